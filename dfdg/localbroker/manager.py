@@ -1,0 +1,286 @@
+"""Start, stop and inspect the local Kafka broker.
+
+The jars come from Maven (``pom.xml`` beside this file) and stay in Maven's own cache;
+the resolved classpath, the KRaft storage, the pid and the log live in a state directory
+outside the repo (``DFDG_HOME``, default ``~/.cache/dfdg``), one per port, so a test broker
+and a demo broker can run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+POM = HERE / "pom.xml"
+LOG4J_CONFIG = HERE / "log4j2.xml"
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be started, reached or stopped; the message says why."""
+
+
+def kafka_version() -> str:
+    """The Kafka release pinned in the POM."""
+    text = POM.read_text()
+    start = text.index("<kafka.version>") + len("<kafka.version>")
+    return text[start : text.index("</kafka.version>", start)]
+
+
+def _require(tool: str, package_hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(f"'{tool}' not found on PATH: install {package_hint} to run the local Kafka broker")
+    return path
+
+
+def resolve_classpath(cache_dir: Path) -> str:
+    """The broker's runtime classpath, resolved by Maven once per POM version and cached."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = cache_dir / f"classpath-{digest}.txt"
+    if cached.exists():
+        classpath = cached.read_text().strip()
+        if all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
+            return classpath
+    mvn = _require("mvn", "Maven (Debian: apt-get install maven)")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath",
+         f"-Dmdep.outputFile={tmp}", "-Dmdep.includeScope=runtime"],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0 or not tmp.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        raise BrokerError("Maven could not resolve the Kafka jars: " + " | ".join(tail))
+    tmp.replace(cached)
+    return cached.read_text().strip()
+
+
+def java_command(classpath: str, main_class: str, *args: str, heap: str = "512m") -> list[str]:
+    """A java command line on the broker's classpath (also used for Kafka's own tools)."""
+    java = _require("java", "a Java 17 runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    return [java, f"-Xmx{heap}", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp", classpath, main_class, *args]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); /proc tells the truth on Linux.
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().split(") ", 1)[-1][:1] != "Z"
+    return True
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+async def _metadata_answers(bootstrap: str, timeout_s: float) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+    finally:
+        await admin.close()
+
+
+def metadata_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request."""
+    return asyncio.run(_metadata_answers(bootstrap, timeout_s))
+
+
+@dataclass(frozen=True)
+class LocalBroker:
+    """One single-node KRaft broker on 127.0.0.1:``port`` with its state under ``home``."""
+
+    home: Path
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / f"broker-{self.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "broker.log"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.state_dir / "broker.pid"
+
+    @property
+    def _properties_file(self) -> Path:
+        return self.state_dir / "server.properties"
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def properties(self) -> str:
+        return "\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={self._data_dir}",
+            # Single node: internal topics cannot have more than one replica.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # Consumers and tests should not wait 3 s for a group that will never grow.
+            "group.initial.rebalance.delay.ms=0",
+            "num.partitions=1",
+            "auto.create.topics.enable=true",
+            # Small segments and a fast cleaner so compaction (deletion, R7) is observable locally.
+            "log.cleaner.backoff.ms=1000",
+            "log.segment.bytes=16777216",
+            "",
+        ])
+
+    def _format_storage(self, classpath: str) -> None:
+        if (self._data_dir / "meta.properties").exists():
+            return
+        cluster_id = _cluster_id()
+        proc = subprocess.run(
+            java_command(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                         "-c", str(self._properties_file), "--ignore-formatted", heap="256m"),
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise BrokerError("formatting KRaft storage failed: " + (proc.stdout + proc.stderr).strip()[-400:])
+
+    def start(self, timeout_s: float = 90.0) -> str:
+        """Start the broker unless it is already up; return once it answers metadata requests."""
+        if self.pid() is not None and metadata_answers(self.bootstrap):
+            return f"already running (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
+        if self.pid() is None and port_open("127.0.0.1", self.port):
+            raise BrokerError(f"port {self.port} is taken by another process: stop it or set DFDG_BROKER_PORT")
+        classpath = resolve_classpath(self.home)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._properties_file.write_text(self.properties())
+        self._format_storage(classpath)
+        if self.pid() is None:
+            with self.log_file.open("ab") as log:
+                proc = subprocess.Popen(
+                    java_command(classpath, "kafka.Kafka", str(self._properties_file), heap=self.heap),
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # outlives the command that started it
+                )
+            self._pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise BrokerError(f"the broker exited during start-up; last lines of {self.log_file}:\n"
+                                  + self._log_tail())
+            if port_open("127.0.0.1", self.port) and metadata_answers(self.bootstrap):
+                return f"started (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
+            time.sleep(0.5)
+        raise BrokerError(f"the broker did not answer within {timeout_s:.0f}s; see {self.log_file}")
+
+    def stop(self, timeout_s: float = 30.0) -> str:
+        """Stop the broker by its pid and wait for it to exit."""
+        pid = self.pid()
+        if pid is None:
+            self._pid_file.unlink(missing_ok=True)
+            return "not running"
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.2)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.1)
+        _reap(pid)
+        self._pid_file.unlink(missing_ok=True)
+        return f"stopped (pid {pid})"
+
+    def status(self) -> tuple[bool, str]:
+        pid = self.pid()
+        if pid is not None and metadata_answers(self.bootstrap):
+            return True, f"up: Kafka {kafka_version()} (KRaft) at {self.bootstrap}, pid {pid}"
+        if pid is not None:
+            return False, f"down: process {pid} runs but does not answer at {self.bootstrap}"
+        return False, f"down: no local broker at {self.bootstrap}"
+
+    def reset(self) -> None:
+        """Stop the broker and delete its storage (a fresh cluster on next start)."""
+        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _cluster_id() -> str:
+    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("DFDG_HOME", Path.home() / ".cache" / "dfdg"))
+
+
+def broker_from_env() -> LocalBroker:
+    """The local broker as configured by DFDG_HOME, DFDG_BROKER_PORT and DFDG_CONTROLLER_PORT."""
+    port = int(os.environ.get("DFDG_BROKER_PORT", "9092"))
+    return LocalBroker(
+        home=default_home(),
+        port=port,
+        controller_port=int(os.environ.get("DFDG_CONTROLLER_PORT", str(port + 1))),
+        heap=os.environ.get("DFDG_BROKER_HEAP", "512m"),
+    )

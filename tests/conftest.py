@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kafka_fixture import KafkaForTests, kafka_for_tests
+
+_broker_line: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[KafkaForTests]:
+    """A real Kafka broker for the session. Never skipped: if none can be had, the test fails with why."""
+    try:
+        with kafka_for_tests() as k:
+            _broker_line.append(k.description)
+            print(f"\n[kafka] tests talk to {k.description}")
+            yield k
+    except Exception as exc:  # noqa: BLE001 - re-raised as a failure with the reason
+        pytest.fail(f"no real Kafka broker could be had for the tests: {type(exc).__name__}: {exc}")
+
+
+@pytest.fixture()
+def bootstrap(kafka: KafkaForTests) -> str:
+    return kafka.bootstrap
+
+
+@pytest.fixture()
+def unique() -> str:
+    """A short unique suffix for topic and group names, so tests never share state."""
+    return uuid.uuid4().hex[:10]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _broker_line:
+        terminalreporter.write_line(f"Kafka broker used by the tests: {line}")
