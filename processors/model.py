@@ -9,10 +9,10 @@ place, ``CitizenState.personal``, so it can be encrypted and shredded as a unit.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping
 
 from processors.events import AbsenceType, DataArea
 

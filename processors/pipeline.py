@@ -1,0 +1,101 @@
+"""One entry point for the shell: ``process(state, event, now) -> Outcome``.
+
+It picks the handler for the event (or, for a fired deadline, for its rule), then routes the
+decision's notices to recipients and remembers who has been told about the citizen (R7
+needs that list). Everything here is pure; ``streams`` does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import MappingProxyType
+
+from processors import absence, deceased, lifecycle, registration, retention
+from processors.events import DeadlineDue, Event
+from processors.model import CitizenState, Decision, Notice, Output, deterministic_id
+from processors.routing import recipients
+
+__all__ = ["Delivery", "Outcome", "UnhandledEvent", "process"]
+
+Handler = Callable[[CitizenState, Event, datetime], Decision]
+
+
+class UnhandledEvent(LookupError):
+    """No handler for this event type or deadline rule: a wiring bug, not bad input."""
+
+
+def _merge(*tables: Mapping[type[Event], Handler]) -> Mapping[type[Event], Handler]:
+    merged: dict[type[Event], Handler] = {}
+    for table in tables:
+        for event_type, handler in table.items():
+            if event_type in merged:
+                raise ValueError(f"two handlers for {event_type.__name__}")
+            merged[event_type] = handler
+    return MappingProxyType(merged)
+
+
+def _merge_rules(*tables: Mapping[str, Handler]) -> Mapping[str, Handler]:
+    merged: dict[str, Handler] = {}
+    for table in tables:
+        for rule, handler in table.items():
+            if rule in merged:
+                raise ValueError(f"two handlers for deadline rule {rule}")
+            merged[rule] = handler
+    return MappingProxyType(merged)
+
+
+HANDLERS = _merge(lifecycle.HANDLERS, absence.HANDLERS, registration.HANDLERS, deceased.HANDLERS,
+                  retention.HANDLERS)
+DEADLINE_HANDLERS = _merge_rules(lifecycle.DEADLINE_HANDLERS, retention.DEADLINE_HANDLERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification to one subscriber; ``notification_id`` is the same on every replay."""
+
+    notification_id: str
+    recipient: str
+    notice: Notice
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def state(self) -> CitizenState:
+        return self.decision.state
+
+    @property
+    def outputs(self) -> tuple[Output, ...]:
+        return self.decision.outputs
+
+
+def handler_for(event: Event) -> Handler:
+    if isinstance(event, DeadlineDue):
+        prefix = event.rule.split(":", 1)[0]
+        try:
+            return DEADLINE_HANDLERS[prefix]
+        except KeyError:
+            raise UnhandledEvent(f"no handler for deadline rule {event.rule}") from None
+    try:
+        return HANDLERS[type(event)]
+    except KeyError:
+        raise UnhandledEvent(f"no handler for {type(event).__name__}") from None
+
+
+def process(state: CitizenState, event: Event, now: datetime) -> Outcome:
+    decision = handler_for(event)(state, event, now)
+    deliveries: list[Delivery] = []
+    for output in decision.outputs:
+        if isinstance(output, Notice):
+            for recipient in recipients(output, decision.state):
+                deliveries.append(Delivery(deterministic_id(output.notice_id, recipient), recipient, output))
+    if deliveries:
+        told = decision.state.notified | {d.recipient for d in deliveries}
+        if told != decision.state.notified:
+            decision = replace(decision, state=replace(decision.state, notified=frozenset(told)))
+    return Outcome(decision, tuple(deliveries))

@@ -1,0 +1,127 @@
+"""Converters between frozen dataclasses and the plain dicts fastavro reads and writes.
+
+Built once per class from its type hints, so the hot path does no reflection: a record
+becomes a tuple of ``(field name, converter or None)`` and a loop over it.
+Enums travel as their value, tuples as lists, mappings as dicts; dates and instants are
+left to fastavro's logical types. ``int`` fields are range-checked because fastavro
+would otherwise write an out-of-range value that other Avro readers reject.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+__all__ = ["RangeError", "from_avro", "record_fields", "to_avro"]
+
+Converter = Callable[[Any], Any]
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+class RangeError(ValueError):
+    """An ``int`` field's value does not fit Avro's 32-bit ``int``."""
+
+
+def record_fields(cls: type) -> tuple[str, ...]:
+    """The dataclass's field names in declaration order (which must be the schema's order)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def to_avro(cls: type) -> Callable[[object], dict[str, Any]]:
+    """A function turning an instance of dataclass ``cls`` into a dict fastavro can write."""
+    plan = _plan(cls, _to_avro)
+
+    def convert(obj: object) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, conv in plan:
+            value = getattr(obj, name)
+            out[name] = value if conv is None else conv(value)
+        return out
+    return convert
+
+
+def from_avro(cls: type) -> Callable[[Mapping[str, Any]], object]:
+    """A function building dataclass ``cls`` from the dict fastavro read with the current schema."""
+    plan = _plan(cls, _from_avro)
+
+    def convert(raw: Mapping[str, Any]) -> object:
+        return cls(**{name: (raw[name] if conv is None else conv(raw[name])) for name, conv in plan})
+    return convert
+
+
+def _plan(cls: type, make: Callable[[Any], Converter | None]) -> tuple[tuple[str, Converter | None], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((name, make(hints[name])) for name in record_fields(cls))
+
+
+def _check_int(value: Any) -> Any:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise RangeError("an int field is outside Avro's 32-bit range")
+    return value
+
+
+def _optional(inner: Converter | None) -> Converter | None:
+    if inner is None:
+        return None
+    return lambda v: None if v is None else inner(v)
+
+
+def _each(inner: Converter, collect: Callable[[Any], Any]) -> Converter:
+    return lambda v: collect(inner(x) for x in v)
+
+
+def _values(inner: Converter, collect: Callable[[Any], Any]) -> Converter:
+    return lambda v: collect((k, inner(x)) for k, x in v.items())
+
+
+def _non_null(tp: Any) -> list[Any] | None:
+    """The non-None members of a union type, or None when ``tp`` is not a union."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(tp) if a is not type(None)]
+    return None
+
+
+def _to_avro(tp: Any) -> Converter | None:
+    members = _non_null(tp)
+    if members is not None:
+        # A union of several non-null types is left to fastavro's own branch matching.
+        return _optional(_to_avro(members[0])) if len(members) == 1 else None
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        inner = _to_avro(typing.get_args(tp)[0])
+        return list if inner is None else _each(inner, list)
+    if origin in (Mapping, dict):
+        inner = _to_avro(typing.get_args(tp)[1])
+        return dict if inner is None else _values(inner, dict)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return lambda v: v.value
+    if tp is int:
+        return _check_int
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return to_avro(tp)
+    return None
+
+
+def _from_avro(tp: Any) -> Converter | None:
+    members = _non_null(tp)
+    if members is not None:
+        return _optional(_from_avro(members[0])) if len(members) == 1 else None
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        inner = _from_avro(typing.get_args(tp)[0])
+        return tuple if inner is None else _each(inner, tuple)
+    if origin in (Mapping, dict):
+        inner = _from_avro(typing.get_args(tp)[1])
+        frozen = _values(inner, dict) if inner is not None else dict
+        return lambda v: types.MappingProxyType(frozen(v))
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp
+    if tp is int:
+        return _check_int
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return from_avro(tp)
+    return None

@@ -1,0 +1,258 @@
+"""Builds the worker in one place: the Faust app, its topics and tables, the codec, the sinks,
+the deadline index, and the agents that tie them to the processors.
+
+Every agent runs with concurrency 1: faust-streaming can commit past unprocessed messages
+with concurrency > 1 (its issue #606). Throughput comes from partitions and workers.
+Processing is at-least-once (Faust's exactly-once mode has open bugs); outputs carry ids
+derived from their cause and state remembers what has acted, so a replay sends nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import faust
+
+from processors.events import DeadlineDue, Event
+from processors.model import (
+    CitizenState,
+    DataAreaClosedOut,
+    DeletionRequested,
+    FetchRefused,
+    Rejected,
+    deterministic_id,
+)
+from processors.pipeline import Outcome, process
+from processors.state_codec import state_from_dict, state_to_dict
+from schemas.codec import Codec
+from sinks.dead_letter import DeadLetter
+from sinks.kafka_out import KafkaOutputs
+from streams.clock import Clock
+from streams.deadlines import DeadlineIndex, encode_row
+from streams.ingest import Admitted, admit
+from streams.logs import get_logger
+from streams.settings import Settings
+from streams.topics import CITIZEN_EVENTS, INGRESS_TOPICS, ensure_topics, notify_topic_spec
+
+__all__ = ["Pipeline", "build_pipeline"]
+
+log = get_logger("dfdg.worker")
+
+# Deleted citizens' rows become tombstones; compaction must remove them from Kafka within a
+# bounded time (R7), not whenever the cleaner gets round to it.
+CHANGELOG_CONFIG = {
+    "cleanup.policy": "compact",
+    "max.compaction.lag.ms": str(60 * 60 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "segment.ms": str(60 * 60 * 1000),
+    "delete.retention.ms": str(60 * 60 * 1000),
+}
+
+
+@dataclass
+class Counters:
+    """What the worker has done, for the metrics page and the demo's summary."""
+
+    events_in: dict[str, int] = field(default_factory=dict)
+    events_out: dict[str, int] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+
+    def bump(self, table: dict[str, int], name: str) -> None:
+        table[name] = table.get(name, 0) + 1
+
+
+class Pipeline:
+    """The worker's parts; the agents below are a few lines that call into it."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.codec = Codec.default()
+        self.counters = Counters()
+        self.index = DeadlineIndex()
+        self.ready = False
+        self.app = faust.App(
+            settings.app_id,
+            broker=";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")),
+            store=settings.store,
+            datadir=str(settings.data_dir),
+            topic_partitions=settings.partitions,
+            topic_allow_declare=True,
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=False,
+            producer_acks=-1,
+            broker_commit_every=500,
+            broker_commit_interval=1.0,
+            table_standby_replicas=0,
+        )
+        self.ingress = self.app.topic(*INGRESS_TOPICS, key_type=bytes, value_type=bytes)
+        self.citizen_events = self.app.topic(CITIZEN_EVENTS, key_type=bytes, value_type=bytes,
+                                             partitions=settings.partitions)
+        self.states = self.app.Table("citizen-state", partitions=settings.partitions, key_type=bytes,
+                                     value_type=bytes, extra_topic_configs=CHANGELOG_CONFIG)
+        self.deadlines = self.app.Table("deadlines", partitions=settings.partitions, key_type=bytes,
+                                        value_type=bytes, extra_topic_configs=CHANGELOG_CONFIG)
+        self.outputs = KafkaOutputs(self.codec, self._send, self._ensure_topic)
+
+    # ---- I/O helpers ----
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes, headers: Any) -> object:
+        return await self.app.producer.send(topic, key, value, None, None, list(headers))
+
+    async def _ensure_topic(self, name: str) -> None:
+        await ensure_topics(self.settings.bootstrap, [notify_topic_spec(name, self.settings.partitions)])
+
+    def _load_state(self, key: bytes) -> CitizenState:
+        raw = self.states.get(key)
+        if raw is None:
+            return CitizenState(citizen_key=key.decode())
+        return state_from_dict(json.loads(raw))
+
+    # ---- the door ----
+
+    async def on_ingress(self, event: faust.types.EventT) -> None:
+        msg = event.message
+        now = self.clock.now()
+        result = admit(msg.value, self.codec, self.settings.pseudonym_key, now)
+        if isinstance(result, Admitted):
+            self.counters.bump(self.counters.events_in, type(result.event).__name__)
+            await self.citizen_events.send(key=result.citizen_key.encode(), value=msg.value,
+                                           headers=list(msg.headers or ()))
+            return
+        await self._dead_letter(msg, result.code, result.message, result.exception_class)
+
+    async def _dead_letter(self, msg: Any, code: str, message: str, exception_class: str) -> None:
+        self.counters.bump(self.counters.dead_letters, code.split(" ", 1)[0])
+        log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
+                    reason=message)
+        letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000),
+                            self.settings.app_id, code, message, exception_class)
+        await self.outputs.dead_letter(msg.key, msg.value or b"", list(msg.headers or ()), letter)
+
+    # ---- the citizen's partition ----
+
+    async def on_citizen_event(self, event: faust.types.EventT) -> None:
+        msg = event.message
+        started = time.perf_counter()
+        key: bytes = msg.key
+        now = self.clock.now()
+        try:
+            decoded = self.codec.decode(msg.value)
+            assert isinstance(decoded, Event)
+            before = self._load_state(key)
+            outcome = process(before, decoded, now)
+        except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the partition
+            log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                      error=type(exc).__name__)
+            await self._dead_letter(msg, "E901 processing-failed", "the worker could not process this event "
+                                    f"({type(exc).__name__}); it is kept here for replay after a fix",
+                                    type(exc).__name__)
+            return
+        self._persist(key, msg.partition, before, outcome)
+        await self._emit(msg, decoded, outcome, now)
+        log.debug("processed", event_type=type(decoded).__name__, event_id=decoded.event_id,
+                  citizen=key.decode()[:12], ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _persist(self, key: bytes, partition: int, before: CitizenState, outcome: Outcome) -> None:
+        state = outcome.state
+        if state != before:
+            self.states[key] = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+        decision = outcome.decision
+        if decision.set_deadlines or decision.cancel_deadlines or before.pending != state.pending:
+            if state.pending:
+                self.deadlines[key] = encode_row(partition, state.pending.values())
+            elif key in self.deadlines:
+                del self.deadlines[key]
+            self.index.replace_citizen(key.decode(), _entries(key.decode(), partition, state))
+
+    async def _emit(self, msg: Any, cause: Event, outcome: Outcome, now: datetime) -> None:
+        state = outcome.state
+        for delivery in outcome.deliveries:
+            await self.outputs.notify(delivery, state, now)
+            self.counters.bump(self.counters.events_out, f"notification:{delivery.notice.kind}")
+        for output in outcome.outputs:
+            if isinstance(output, DataAreaClosedOut):
+                await self.outputs.data_area_closed(output, state.citizen_key, now)
+                self.counters.bump(self.counters.events_out, "DataAreaClosed")
+            elif isinstance(output, FetchRefused):
+                await self.outputs.fetch_refused(output, state.citizen_key, now)
+                self.counters.bump(self.counters.events_out, "FetchRefused")
+            elif isinstance(output, Rejected):
+                await self._dead_letter(msg, output.code, output.reason, "Rejected")
+            elif isinstance(output, DeletionRequested):
+                self.counters.bump(self.counters.events_out, f"DeletionRequested:{output.rule}")
+
+    # ---- deadlines ----
+
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == CITIZEN_EVENTS}
+
+    def rebuild_index(self) -> None:
+        self.index.rebuild((k.decode(), v) for k, v in self.deadlines.items())
+        self.ready = True
+        log.info("deadline index rebuilt", pending=len(self.index), partitions=sorted(self.owned_partitions()))
+
+    async def fire_due_deadlines(self) -> int:
+        if not self.ready:
+            return 0
+        now = self.clock.now()
+        due = self.index.pop_due(now, self.owned_partitions())
+        for entry in due:
+            deadline = DeadlineDue(
+                event_id=deterministic_id("deadline-due", entry.citizen_key, entry.deadline_id),
+                occurred_at=now, producer=f"{self.settings.app_id}-deadlines", deadline_id=entry.deadline_id,
+                rule=entry.rule, due_date=datetime.fromisoformat(entry.due_date).date(), case_id=entry.case_id)
+            await self.citizen_events.send(key=entry.citizen_key.encode(), value=self.codec.encode(deadline),
+                                           partition=entry.partition, headers=self.codec.headers_for(deadline))
+        if due:
+            log.info("deadlines due", count=len(due))
+        return len(due)
+
+
+def _entries(citizen_key: str, partition: int, state: CitizenState) -> list[Any]:
+    from streams.deadlines import decode_row
+
+    return list(decode_row(citizen_key, encode_row(partition, state.pending.values())))
+
+
+def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) -> Pipeline:
+    pipeline = Pipeline(settings, clock)
+    app = pipeline.app
+
+    @app.agent(pipeline.ingress, concurrency=1, name="ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await pipeline.on_ingress(event)
+
+    @app.agent(pipeline.citizen_events, concurrency=1, name="citizen")
+    async def citizen(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await pipeline.on_citizen_event(event)
+
+    @app.timer(interval=tick_seconds, name="deadlines")
+    async def deadlines() -> None:
+        await pipeline.fire_due_deadlines()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        pipeline.ready = False
+        pipeline.index.clear()
+
+    @app.on_rebalance_complete.connect
+    async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        pipeline.rebuild_index()
+
+    return pipeline
+
+
+async def prepare_topics(settings: Settings) -> list[str]:
+    from streams.topics import pipeline_topics
+
+    return await ensure_topics(settings.bootstrap, pipeline_topics(settings.partitions))

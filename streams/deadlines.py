@@ -1,0 +1,141 @@
+"""The in-memory index of pending deadlines by due time, for the partitions this worker owns.
+
+The durable truth is the changelog-backed ``deadlines`` table (one row per citizen: the
+citizen's pending deadlines with the instant each fires); this index is rebuilt from it after
+every rebalance, so a restart, a crash or a move to another worker loses nothing. Popping the
+next due deadline is a heap pop, O(log n); nothing scans the table while running.
+
+Firing does not change state here: the timer sends a ``DeadlineDue`` to the citizen's own
+partition, and the citizen agent handles it like any event. The processor remembers what has
+fired, so a deadline sent twice (a crash after sending, a rebalance) acts once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from processors.clock import passed_at
+from processors.model import Deadline
+
+__all__ = ["DeadlineIndex", "DueDeadline", "decode_row", "encode_row"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DueDeadline:
+    fires_at: float  # epoch seconds
+    citizen_key: str
+    deadline_id: str
+    rule: str
+    due_date: str
+    case_id: str
+    partition: int
+
+
+def encode_row(partition: int, pending: Iterable[Deadline]) -> bytes:
+    """The ``deadlines`` table row of one citizen: compact, so a rebuild reads little."""
+    return json.dumps({
+        "p": partition,
+        "d": [[passed_at(d.due_date).timestamp(), d.deadline_id, d.rule, d.due_date.isoformat(), d.case_id]
+              for d in pending],
+    }, separators=(",", ":")).encode()
+
+
+def decode_row(citizen_key: str, row: bytes) -> Iterator[DueDeadline]:
+    data = json.loads(row)
+    partition = int(data["p"])
+    for fires_at, deadline_id, rule, due, case_id in data["d"]:
+        yield DueDeadline(float(fires_at), citizen_key, deadline_id, rule, due, case_id, partition)
+
+
+class DeadlineIndex:
+    """A heap of pending deadlines. Cancelled entries are dropped lazily: ``live`` remembers
+    which ids are still pending per citizen, so a cancel costs O(1) and a pop skips the dead."""
+
+    def __init__(self) -> None:
+        self._heap: list[DueDeadline] = []
+        self._live: dict[str, frozenset[str]] = {}
+        # Sent as DeadlineDue but not yet handled by the citizen agent: not to be pushed again
+        # when another event for the same citizen rewrites its row meanwhile.
+        self._inflight: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in self._live.values())
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._live.clear()
+        self._inflight.clear()
+
+    def replace_citizen(self, citizen_key: str, entries: Iterable[DueDeadline]) -> None:
+        """Make ``entries`` the citizen's pending set (new ones pushed, missing ones cancelled)."""
+        entries = list(entries)
+        known = self._live.get(citizen_key, frozenset())
+        ids = frozenset(e.deadline_id for e in entries)
+        inflight = self._inflight.get(citizen_key, set())
+        for entry in entries:
+            if entry.deadline_id not in known and entry.deadline_id not in inflight:
+                heapq.heappush(self._heap, entry)
+        if inflight:
+            inflight &= ids
+            if not inflight:
+                del self._inflight[citizen_key]
+        if ids:
+            self._live[citizen_key] = ids
+        else:
+            self._live.pop(citizen_key, None)
+
+    def rebuild(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        self.clear()
+        entries: list[DueDeadline] = []
+        for key, row in rows:
+            citizen = list(decode_row(key, row))
+            entries.extend(citizen)
+            if citizen:
+                self._live[key] = frozenset(e.deadline_id for e in citizen)
+        heapq.heapify(entries)
+        self._heap = entries
+
+    def pop_due(self, now: datetime, owned_partitions: set[int], limit: int = 10_000) -> list[DueDeadline]:
+        """Remove and return deadlines due at ``now`` on partitions this worker actively owns."""
+        cutoff = now.timestamp()
+        due: list[DueDeadline] = []
+        skipped: list[DueDeadline] = []
+        while self._heap and self._heap[0].fires_at <= cutoff and len(due) < limit:
+            entry = heapq.heappop(self._heap)
+            live = self._live.get(entry.citizen_key)
+            if live is None or entry.deadline_id not in live:
+                continue  # cancelled or already fired
+            if entry.partition not in owned_partitions:
+                skipped.append(entry)  # owned elsewhere now; the rebuild after rebalance drops it
+                continue
+            remaining = live - {entry.deadline_id}
+            if remaining:
+                self._live[entry.citizen_key] = remaining
+            else:
+                del self._live[entry.citizen_key]
+            self._inflight.setdefault(entry.citizen_key, set()).add(entry.deadline_id)
+            due.append(entry)
+        for entry in skipped:
+            heapq.heappush(self._heap, entry)
+        return due
+
+    def oldest_overdue_seconds(self, now: datetime) -> float:
+        while self._heap:
+            head = self._heap[0]
+            live = self._live.get(head.citizen_key)
+            if live is not None and head.deadline_id in live:
+                return max(0.0, now.timestamp() - head.fires_at)
+            heapq.heappop(self._heap)
+        return 0.0
+
+
+def due_date_of(entry: DueDeadline) -> date:
+    return date.fromisoformat(entry.due_date)
+
+
+def fires_at_utc(entry: DueDeadline) -> datetime:
+    return datetime.fromtimestamp(entry.fires_at, UTC)

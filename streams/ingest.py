@@ -1,0 +1,57 @@
+"""The door: decode, validate and pseudonymise one incoming message, without I/O.
+
+An admitted event continues to the citizen's partition under its pseudonymous key, with its
+original bytes (no re-encoding on the hot path). Anything else becomes a refusal carrying a
+stable error code and a message a person can act on, for the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from processors.clock import local_date
+from processors.events import DeadlineDue, Event
+from processors.validation import validate
+from schemas.codec import Codec, CodecError
+from streams.pseudonym import citizen_key
+
+__all__ = ["Admitted", "Refused", "admit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    citizen_key: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: str
+    message: str
+    exception_class: str
+
+
+def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Admitted | Refused:
+    if not value:
+        return Refused("E101 not-single-object", "the message has no value; publish one Avro single-object "
+                       "encoded event per message", "EmptyValue")
+    try:
+        event = codec.decode(value)
+    except CodecError as exc:
+        return Refused(exc.code, exc.message, type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - a codec bug must not stop the worker either
+        return Refused("E199 decode-failed", f"the event could not be decoded ({type(exc).__name__}); "
+                       "report this message's offset to the dfdg-stream team", type(exc).__name__)
+    if not isinstance(event, Event) or isinstance(event, DeadlineDue):
+        return Refused("E105 wrong-record-type", f"a {type(event).__name__} record is not an event publishers "
+                       "may send; see docs/events.md for the ingress event types", "WrongRecordType")
+    violations = validate(event, local_date(now))
+    if violations:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        return Refused(first.code, f"{first.field}: {first.message}{more}", "ValidationError")
+    cpr = getattr(event, "cpr", None)
+    if not isinstance(cpr, str):
+        return Refused("E201 invalid-cpr", "cpr: the event carries no CPR number", "ValidationError")
+    return Admitted(citizen_key(secret, cpr), event)

@@ -1,0 +1,79 @@
+"""Configuration from the environment, read once at start-up. Same names in the code,
+the README's table and docker-compose.yml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ConfigError", "Settings"]
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap: str
+    app_id: str
+    partitions: int
+    web_port: int
+    data_dir: Path
+    store: str
+    dev_mode: bool
+    pseudonym_key: bytes
+    archive_inbox: Path
+    subscribers_file: Path
+    clock: str  # "" (real time), an ISO instant to start from, or an offset like "+120d"
+    clock_speed: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        dev_mode = _flag("DFDG_DEV_MODE")
+        home = Path(_env("DFDG_HOME", str(Path.home() / ".cache" / "dfdg")))
+        return cls(
+            bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            app_id=_env("DFDG_APP_ID", "dfdg"),
+            partitions=int(_env("DFDG_PARTITIONS", "4")),
+            web_port=int(_env("DFDG_WEB_PORT", "6066")),
+            data_dir=Path(_env("DFDG_DATA_DIR", str(home / "worker-data"))),
+            store=_env("DFDG_STORE", "rocksdb://"),
+            dev_mode=dev_mode,
+            pseudonym_key=_pseudonym_key(dev_mode),
+            archive_inbox=Path(_env("DFDG_ARCHIVE_INBOX", str(home / "archive-inbox"))),
+            subscribers_file=Path(_env("DFDG_SUBSCRIBERS_FILE", str(Path(__file__).parent.parent / "config"
+                                                                    / "subscribers.json"))),
+            clock=_env("DFDG_NOW", ""),
+            clock_speed=float(_env("DFDG_CLOCK_SPEED", "1")),
+        )
+
+
+# Loud on purpose: anyone who sees this in a log knows pseudonyms are not secret.
+DEV_PSEUDONYM_KEY = b"dfdg-dev-mode-pseudonym-key-NOT-FOR-PRODUCTION"
+
+
+def _pseudonym_key(dev_mode: bool) -> bytes:
+    """The HMAC key that turns a CPR into the citizen key. Without one the worker refuses to
+    start, unless DFDG_DEV_MODE is set, because a guessable key makes pseudonyms reversible
+    (there are only ~10^9 CPR numbers to try)."""
+    if value := os.environ.get("DFDG_PSEUDONYM_KEY"):
+        return value.encode()
+    if path := os.environ.get("DFDG_PSEUDONYM_KEY_FILE"):
+        try:
+            return Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"DFDG_PSEUDONYM_KEY_FILE cannot be read: {exc.strerror}") from exc
+    if dev_mode:
+        return DEV_PSEUDONYM_KEY
+    raise ConfigError("no pseudonym key: set DFDG_PSEUDONYM_KEY or DFDG_PSEUDONYM_KEY_FILE "
+                      "(or DFDG_DEV_MODE=1 for a local, non-secret development key)")

@@ -1,0 +1,85 @@
+"""Run the real worker (``dfdg worker``) as a child process against the test broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class WorkerProcess:
+    def __init__(self, bootstrap: str, app_id: str, data_dir: Path, extra_env: Mapping[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DFDG_APP_ID": app_id,
+            "DFDG_DATA_DIR": str(data_dir),
+            "DFDG_DEV_MODE": "1",
+            "DFDG_PARTITIONS": "2",
+            "DFDG_WEB_PORT": "0",
+            **(extra_env or {}),
+        }
+        self.args = args
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, ready_timeout_s: float = 90.0) -> WorkerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker", *self.args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_for("deadline index rebuilt", ready_timeout_s)
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def events(self) -> list[dict[str, object]]:
+        out = []
+        for line in list(self.lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def wait_for(self, text: str, timeout_s: float, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if sum(text in line for line in list(self.lines)) >= count:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited ({self.proc.returncode}) before {text!r}:\n" + self.tail())
+            time.sleep(0.2)
+        raise AssertionError(f"worker did not log {text!r} within {timeout_s}s:\n" + self.tail())
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.lines[-n:])
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to commit or flush anything."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
