@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import faust
 
+from dfdg.lag import LagHistory, LagTracker, collect_lag
 from processors.events import DeadlineDue, Event
 from processors.model import (
     CitizenState,
@@ -35,8 +35,10 @@ from streams.clock import Clock
 from streams.deadlines import DeadlineIndex, encode_row
 from streams.ingest import Admitted, admit
 from streams.logs import get_logger
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import CITIZEN_EVENTS, INGRESS_TOPICS, ensure_topics, notify_topic_spec
+from streams.web import PipelineStatus, Readiness, build_web_app
 
 __all__ = ["Pipeline", "build_pipeline"]
 
@@ -53,18 +55,6 @@ CHANGELOG_CONFIG = {
 }
 
 
-@dataclass
-class Counters:
-    """What the worker has done, for the metrics page and the demo's summary."""
-
-    events_in: dict[str, int] = field(default_factory=dict)
-    events_out: dict[str, int] = field(default_factory=dict)
-    dead_letters: dict[str, int] = field(default_factory=dict)
-
-    def bump(self, table: dict[str, int], name: str) -> None:
-        table[name] = table.get(name, 0) + 1
-
-
 class Pipeline:
     """The worker's parts; the agents below are a few lines that call into it."""
 
@@ -72,7 +62,10 @@ class Pipeline:
         self.settings = settings
         self.clock = clock
         self.codec = Codec.default()
-        self.counters = Counters()
+        self.metrics = Metrics()
+        self.readiness = Readiness()
+        self.lag_history = LagHistory()
+        self.lag_tracker = LagTracker()
         self.index = DeadlineIndex()
         self.ready = False
         self.app = faust.App(
@@ -122,14 +115,14 @@ class Pipeline:
         now = self.clock.now()
         result = admit(msg.value, self.codec, self.settings.pseudonym_key, now)
         if isinstance(result, Admitted):
-            self.counters.bump(self.counters.events_in, type(result.event).__name__)
+            self.metrics.event_in(type(result.event).__name__)
             await self.citizen_events.send(key=result.citizen_key.encode(), value=msg.value,
                                            headers=list(msg.headers or ()))
             return
         await self._dead_letter(msg, result.code, result.message, result.exception_class)
 
     async def _dead_letter(self, msg: Any, code: str, message: str, exception_class: str) -> None:
-        self.counters.bump(self.counters.dead_letters, code.split(" ", 1)[0])
+        self.metrics.dead_letter(code.split(" ", 1)[0])
         log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
                     reason=message)
         letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000),
@@ -157,6 +150,7 @@ class Pipeline:
             return
         self._persist(key, msg.partition, before, outcome)
         await self._emit(msg, decoded, outcome, now)
+        self.metrics.observe_processing(time.perf_counter() - started)
         log.debug("processed", event_type=type(decoded).__name__, event_id=decoded.event_id,
                   citizen=key.decode()[:12], ms=round((time.perf_counter() - started) * 1000, 2))
 
@@ -176,18 +170,44 @@ class Pipeline:
         state = outcome.state
         for delivery in outcome.deliveries:
             await self.outputs.notify(delivery, state, now)
-            self.counters.bump(self.counters.events_out, f"notification:{delivery.notice.kind}")
+            self.metrics.event_out(f"notification:{delivery.notice.kind}")
         for output in outcome.outputs:
             if isinstance(output, DataAreaClosedOut):
                 await self.outputs.data_area_closed(output, state.citizen_key, now)
-                self.counters.bump(self.counters.events_out, "DataAreaClosed")
+                self.metrics.event_out("DataAreaClosed")
             elif isinstance(output, FetchRefused):
                 await self.outputs.fetch_refused(output, state.citizen_key, now)
-                self.counters.bump(self.counters.events_out, "FetchRefused")
+                self.metrics.event_out("FetchRefused")
             elif isinstance(output, Rejected):
                 await self._dead_letter(msg, output.code, output.reason, "Rejected")
             elif isinstance(output, DeletionRequested):
-                self.counters.bump(self.counters.events_out, f"DeletionRequested:{output.rule}")
+                self.metrics.event_out(f"DeletionRequested:{output.rule}")
+
+    # ---- operators ----
+
+    async def start_web(self) -> None:
+        await _start_web(self)
+
+    def status(self) -> PipelineStatus:
+        now = self.clock.now()
+        overdue_s = self.index.oldest_overdue_seconds(now)
+        report = self.lag_history.latest
+        status = "STARTING" if not self.ready else (report.status.value if report else "OK")
+        return PipelineStatus(status=status, dead_letters=self.metrics.dead_letters_by_code(),
+                              deadlines_pending=len(self.index), deadlines_overdue=int(overdue_s > 0),
+                              oldest_overdue_s=overdue_s, detail=f"clock {now.isoformat(timespec='seconds')}")
+
+    async def refresh_metrics(self) -> None:
+        now = self.clock.now()
+        self.metrics.set_deadlines(len(self.index), self.index.oldest_overdue_seconds(now))
+        try:
+            snapshot = await collect_lag(self.settings.bootstrap, None, self.settings.app_id)
+        except Exception as exc:  # noqa: BLE001 - lag is best effort; the pipeline goes on
+            log.warning("lag collection failed", error=type(exc).__name__)
+            return
+        report = self.lag_tracker.observe(snapshot)
+        self.metrics.set_lag(report)
+        self.lag_history.record(report)
 
     # ---- deadlines ----
 
@@ -197,6 +217,8 @@ class Pipeline:
     def rebuild_index(self) -> None:
         self.index.rebuild((k.decode(), v) for k, v in self.deadlines.items())
         self.ready = True
+        self.readiness.mark_assigned()
+        self.readiness.mark_recovered()
         log.info("deadline index rebuilt", pending=len(self.index), partitions=sorted(self.owned_partitions()))
 
     async def fire_due_deadlines(self) -> int:
@@ -214,6 +236,19 @@ class Pipeline:
         if due:
             log.info("deadlines due", count=len(due))
         return len(due)
+
+
+async def _start_web(pipeline: Pipeline) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(build_web_app(pipeline.metrics, pipeline.readiness, pipeline.lag_history,
+                                         pipeline.status))
+    await runner.setup()
+    site = web.TCPSite(runner, pipeline.settings.web_host, pipeline.settings.web_port)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    port = sockets[0].getsockname()[1] if sockets else pipeline.settings.web_port
+    log.info("operator pages listening", url=f"http://{pipeline.settings.web_host}:{port}/live", port=port)
 
 
 def _entries(citizen_key: str, partition: int, state: CitizenState) -> list[Any]:
@@ -243,7 +278,16 @@ def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         pipeline.ready = False
+        pipeline.readiness.mark_revoked()
         pipeline.index.clear()
+
+    @app.task
+    async def serve_operator_pages() -> None:
+        await pipeline.start_web()
+
+    @app.timer(interval=5.0, name="operator-metrics")
+    async def refresh_operator_metrics() -> None:
+        await pipeline.refresh_metrics()
 
     @app.on_rebalance_complete.connect
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:

@@ -28,6 +28,7 @@ class Settings:
     app_id: str
     partitions: int
     web_port: int
+    web_host: str
     data_dir: Path
     store: str
     dev_mode: bool
@@ -46,6 +47,7 @@ class Settings:
             app_id=_env("DFDG_APP_ID", "dfdg"),
             partitions=int(_env("DFDG_PARTITIONS", "4")),
             web_port=int(_env("DFDG_WEB_PORT", "6066")),
+            web_host=_env("DFDG_WEB_HOST", "127.0.0.1"),
             data_dir=Path(_env("DFDG_DATA_DIR", str(home / "worker-data"))),
             store=_env("DFDG_STORE", "rocksdb://"),
             dev_mode=dev_mode,
