@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from types import MappingProxyType
 
+from processors import reference
 from processors.events import CaseCreated, DataArea
 from processors.model import CaseState
 
@@ -60,8 +61,8 @@ KIND_CONTRACT_OVERDUE = "contract-overdue"
 KIND_FOLLOW_UP_OVERDUE = "follow-up-overdue"
 TASK_ISSUE_JOBNET_LOGIN_CODES = "issue-jobnet-login-codes"
 
-# *Assumption* (not in processors.reference yet): re-creating a known case with other facts.
-E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
+# Re-creating a known case with other facts (the code table lives in processors.reference).
+E306_CASE_ALREADY_EXISTS = reference.E306_CASE_ALREADY_EXISTS
 
 @dataclass(frozen=True, slots=True)
 class AreaClosing:

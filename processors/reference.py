@@ -24,6 +24,8 @@ __all__ = [
     "E104_UNRESOLVABLE_SCHEMA",
     "E105_UNKNOWN_RECORD_TYPE",
     "E106_UNENCODABLE_RECORD",
+    "E107_NOT_AN_INGRESS_EVENT",
+    "E199_DECODE_FAILED",
     "E201_INVALID_CPR",
     "E202_INVALID_MUNICIPALITY",
     "E203_INVALID_CONTACT_GROUP",
@@ -39,6 +41,8 @@ __all__ = [
     "E303_CONTRACT_WITHOUT_GOAL",
     "E304_ABSENCE_NOT_DELETABLE",
     "E305_DATA_AREA_CLOSED",
+    "E306_CASE_ALREADY_EXISTS",
+    "E901_PROCESSING_FAILED",
     "ERROR_CODES",
     "LOCAL_TIMEZONE",
     "MINIMUM_AGE",
@@ -69,6 +73,10 @@ E302_UNKNOWN_CASE = "E302 unknown-case"
 E303_CONTRACT_WITHOUT_GOAL = "E303 contract-without-goal"
 E304_ABSENCE_NOT_DELETABLE = "E304 absence-not-deletable"
 E305_DATA_AREA_CLOSED = "E305 data-area-closed"
+E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
+E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
+E199_DECODE_FAILED = "E199 decode-failed"
+E901_PROCESSING_FAILED = "E901 processing-failed"
 
 ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E101_NOT_SINGLE_OBJECT: "Not Avro single-object encoded (no C3 01 marker, or shorter than 10 bytes).",
@@ -92,6 +100,10 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E303_CONTRACT_WITHOUT_GOAL: "The integration contract states neither an employment nor an education goal (R5.2).",
     E304_ABSENCE_NOT_DELETABLE: "The absence is unknown or of a type configured as not deletable (R6.2).",
     E305_DATA_AREA_CLOSED: "The data area has closed; nothing more is fetched for it (R2.3).",
+    E306_CASE_ALREADY_EXISTS: "A case with this id already exists for the citizen with different facts.",
+    E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
+    E199_DECODE_FAILED: "Decoding failed unexpectedly; report the dead letter's offset to the dfdg-stream team.",
+    E901_PROCESSING_FAILED: "The worker could not process the event (a defect); kept for replay after the fix.",
 })
 
 # Dates are calendar dates in Europe/Copenhagen (DOMAIN.md).

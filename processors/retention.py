@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from processors.events import DeadlineDue, Event, ReferralRecordEnded, ScreeningResultMade
 from processors.model import CitizenState, Deadline, Decision, DeletionRequested, Notice, Rejected, deterministic_id
+from processors.reference import E301_CITIZEN_DECEASED
 
 __all__ = [
     "ARCHIVE",
@@ -135,7 +136,8 @@ def _start_clock(state: CitizenState, event: Event, record_id: str, kind: str, s
         return Decision(state)  # replay or duplicate: the clock is already running
     if state.deceased_on is not None:
         # R7: the purpose has ended; nothing new is kept for a deceased citizen.
-        return Decision(state, outputs=(Rejected(event.event_id, "citizen-deceased", "citizen is deceased"),))
+        reason = "the citizen is deceased; no new records are kept (R7)"
+        return Decision(state, outputs=(Rejected(event.event_id, E301_CITIZEN_DECEASED, reason),))
     policy = POLICIES[kind]
     assert policy.retention is not None  # record kinds always have a period
     deadline = Deadline(policy.rule, policy.retention.after(start), case_id=record_id)

@@ -44,7 +44,7 @@ def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Ad
         return Refused("E199 decode-failed", f"the event could not be decoded ({type(exc).__name__}); "
                        "report this message's offset to the dfdg-stream team", type(exc).__name__)
     if not isinstance(event, Event) or isinstance(event, DeadlineDue):
-        return Refused("E105 wrong-record-type", f"a {type(event).__name__} record is not an event publishers "
+        return Refused("E107 not-an-ingress-event", f"a {type(event).__name__} record is not an event publishers "
                        "may send; see docs/events.md for the ingress event types", "WrongRecordType")
     violations = validate(event, local_date(now))
     if violations:

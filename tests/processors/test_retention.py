@@ -193,7 +193,7 @@ def test_r7_record_for_deceased_citizen_is_rejected() -> None:
     dead = CitizenState(citizen_key=KEY, deceased_on=date(2023, 1, 1))
     d = on_referral_record_ended(dead, _referral(), NOW)
     assert d.state.records == {} and d.set_deadlines == ()
-    assert isinstance(d.outputs[0], Rejected) and d.outputs[0].code == "citizen-deceased"
+    assert isinstance(d.outputs[0], Rejected) and d.outputs[0].code == "E301 citizen-deceased"
 
 
 def test_r8_fired_deadline_for_record_already_gone_does_nothing() -> None:

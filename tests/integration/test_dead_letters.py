@@ -1,0 +1,94 @@
+"""Issue 3 against the real broker: bad input goes to dfdg.dead-letter with every header,
+the worker goes on, the next valid event is processed, and no CPR leaks into keys or logs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from dfdg.cmd_dead_letters import read_letters
+from dfdg.jsonio import event_from_json
+from dfdg.publisher import Publisher
+from dfdg.subscriber import Subscriber, read_topic
+from schemas.codec import Codec
+from schemas.topics import CITIZEN_EVENTS
+from sinks.dead_letter import DLQ_HEADERS
+from streams.pseudonym import citizen_key
+from streams.settings import DEV_PSEUDONYM_KEY
+from tests.synthetic import synthetic_cpr
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.kafka
+
+
+async def _letters_of(bootstrap: str, group: str, count: int) -> list:
+    for _ in range(60):
+        letters = [x for x in await read_letters(bootstrap) if x.header("dlq.group") == group]
+        if len(letters) >= count:
+            return letters
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"expected {count} dead letters for {group}")
+
+
+async def test_malformed_and_domain_invalid_events_land_in_the_dead_letter_topic(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    rng = random.Random(unique)
+    good_cpr, bad_case_cpr = synthetic_cpr(rng), synthetic_cpr(rng)
+    app_id = f"dfdg-dlq-{unique}"
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "w").start()
+    handover = (date.today() + timedelta(days=20)).isoformat()
+    malformed = b"\xc3\x01 this is not avro " + unique.encode()
+    invalid = event_from_json("case-created", {
+        "cpr": bad_case_cpr, "case_id": f"bad-{unique}", "receiving_municipality": "999",  # not a kommune
+        "jobcenter_municipality": "101", "contact_group": 18, "handover_date": handover, "cv_number": "CV"})
+    valid = event_from_json("case-created", {
+        "cpr": good_cpr, "case_id": f"good-{unique}", "receiving_municipality": "461",
+        "jobcenter_municipality": "461", "contact_group": 19, "handover_date": handover, "cv_number": "CV"})
+    try:
+        async with Publisher(bootstrap) as publisher:
+            await publisher.publish_raw("dfdg.case-created", malformed, key=b"k-" + unique.encode(),
+                                        headers=[("x-origin", b"test")])
+            await publisher.publish(invalid, validate_first=False)  # the door must catch what the client did not
+            await publisher.publish(valid)
+        letters = await _letters_of(bootstrap, app_id, 2)
+        by_code = {x.header("dlq.error.code").split(" ")[0]: x for x in letters}
+        assert set(by_code) == {"E102", "E202"}, by_code.keys()  # C3 01 + a fingerprint nobody wrote
+        bad_bytes = by_code["E102"]
+        assert bad_bytes.value == malformed and bad_bytes.key == b"k-" + unique.encode()
+        assert ("x-origin", b"test") in bad_bytes.headers  # the publisher's own headers, untouched
+        for letter in letters:
+            for header in DLQ_HEADERS:
+                assert letter.header(header), f"{header} missing on {letter.header('dlq.error.code')}"
+            assert letter.header("dlq.topic") == "dfdg.case-created"
+            assert "Traceback" not in letter.header("dlq.error.message")
+            assert bad_case_cpr not in letter.header("dlq.error.message")
+        # The worker went on: the valid event after the bad ones reached its jobcentre.
+        key = citizen_key(DEV_PSEUDONYM_KEY, good_cpr)
+        async with Subscriber("jobcenter:461", bootstrap, group_id=f"jobcenter.461.t-{unique}") as sub:
+            got = []
+            for _ in range(30):
+                got += [n async for n in sub.notifications(idle_timeout_s=1.0) if n.citizen_key == key]
+                if got:
+                    break
+        assert [n.kind for n in got] == ["case-created"]
+        # No CPR in any key of the internal topic, nor in the worker's log.
+        keys = [k async for k, _h, _v in read_topic(bootstrap, CITIZEN_EVENTS)]
+        assert all(good_cpr.encode() not in (k or b"") and bad_case_cpr.encode() not in (k or b"") for k in keys)
+        assert key.encode() in keys
+    finally:
+        worker.stop()
+    log = "\n".join(worker.lines)
+    assert good_cpr not in log and bad_case_cpr not in log
+    assert "dead letter" in log
+
+
+def test_dead_letter_codes_are_documented() -> None:
+    from processors.reference import ERROR_CODES
+
+    for code in ("E101", "E102", "E103", "E104", "E201", "E202", "E901"):
+        assert any(k.startswith(code) for k in ERROR_CODES), code
+    assert Codec.default()  # the catalogue loads
