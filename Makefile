@@ -46,7 +46,7 @@ bench: $(STAMP)
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev -p 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --extra bench -p 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES = (
     "dfdg.cmd_subscribers",
     "dfdg.cmd_archive",
     "dfdg.cmd_lag",
+    "dfdg.cmd_webhooks",
+    "dfdg.cmd_acl",
     "dfdg.cmd_demo",
 )
 

@@ -3,7 +3,7 @@
 ``archive verify <package-dir>`` validates a bag and prints what it holds (counts, case types,
 period) from its metadata only, never personal data. ``archive receive`` verifies new bags in
 the inbox and prints one receipt or rejection per bag; ``receive_and_publish`` is the same with
-each outcome handed to a publisher (the lead wires it to ``dfdg.archive-receipts``) before the
+each outcome handed to a publisher (``--publish``: ``dfdg.archive-receipts``, see ``kafka_publish``) before the
 bag is moved, so a crash can repeat an outcome but never lose one.
 """
 
@@ -19,10 +19,13 @@ from typing import Any
 
 import bagit
 
+from dfdg.publisher import Publisher
 from schemas.archive_records import ArchiveReceipt
+from schemas.codec import Codec
+from schemas.topics import ARCHIVE_RECEIPTS, archive_receipts_topic
 from sinks.archive_receiver import Outcome, scan, settle, verify
 
-__all__ = ["DEFAULT_INBOX", "receive_and_publish", "register", "run_receive", "run_verify"]
+__all__ = ["DEFAULT_INBOX", "kafka_publish", "receive_and_publish", "register", "run_receive", "run_verify"]
 
 DEFAULT_INBOX = os.environ.get("DFDG_ARCHIVE_INBOX", "archive-inbox")
 # Metadata fields safe to print: none of them holds personal data.
@@ -40,6 +43,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--inbox", type=Path, default=Path(DEFAULT_INBOX), help="archive inbox ($DFDG_ARCHIVE_INBOX)")
     r.add_argument("--once", action="store_true", help="one pass over the inbox, then exit")
     r.add_argument("--interval", type=float, default=5.0, help="seconds between passes without --once")
+    r.add_argument("--publish", action="store_true",
+                   help=f"also publish each receipt or rejection to {ARCHIVE_RECEIPTS} (the worker waits for them)")
+    r.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                   help="Kafka bootstrap servers for --publish ($KAFKA_BOOTSTRAP_SERVERS)")
     r.set_defaults(func=run_receive)
     return p
 
@@ -86,13 +93,40 @@ async def _print(outcome: Outcome) -> None:
     print(_line(outcome), flush=True)
 
 
+def kafka_publish(publisher: Publisher, codec: Codec | None = None,
+                  app_id: str | None = None) -> Callable[[Outcome], Awaitable[None]]:
+    """A ``publish`` for ``receive_and_publish``: the outcome on the app's archive-receipts topic
+    (``DFDG_APP_ID``, default ``dfdg``), keyed by the pseudonymous citizen key so it reaches the
+    partition (and worker) that holds the saga."""
+    use = codec or Codec.default()
+    topic = archive_receipts_topic(app_id or os.environ.get("DFDG_APP_ID", "dfdg"))
+
+    async def publish(outcome: Outcome) -> None:
+        await publisher.publish_raw(topic, use.encode(outcome), key=outcome.citizen_key.encode(),
+                                    headers=list(use.headers_for(outcome)))
+
+    return publish
+
+
 def run_receive(args: argparse.Namespace) -> int:
     """One pass (``--once``) or a pass every ``--interval`` seconds until interrupted; 1 if any rejection."""
 
     async def loop() -> int:
+        if not args.publish:
+            return await passes(_print)
+        async with Publisher(args.bootstrap) as publisher:
+            to_kafka = kafka_publish(publisher)
+
+            async def both(outcome: Outcome) -> None:
+                await to_kafka(outcome)
+                await _print(outcome)
+
+            return await passes(both)
+
+    async def passes(publish: Callable[[Outcome], Awaitable[None]]) -> int:
         rejected = False
         while True:
-            outcomes = await receive_and_publish(args.inbox, _print)
+            outcomes = await receive_and_publish(args.inbox, publish)
             rejected = rejected or any(not isinstance(o, ArchiveReceipt) for o in outcomes)
             if args.once:
                 return 1 if rejected else 0

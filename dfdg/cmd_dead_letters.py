@@ -9,8 +9,11 @@ import os
 from dataclasses import dataclass
 
 from dfdg.subscriber import read_topic
-from schemas.topics import DEAD_LETTER
+from schemas.topics import DEAD_LETTER, citizen_keys_topic
 from sinks.dead_letter import original_headers
+from streams.crypto import MasterKey, is_sealed, open_sealed, sealed_key_id
+from streams.keystore import KeyStore, UnknownKey
+from streams.sealing import event_aad
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,15 +62,52 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
 
 
+class Opener:
+    """Opens sealed dead-letter values with the data keys of the app that wrote them (operators
+    hold the master key). A letter whose key was shredded cannot be opened or replayed."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._stores: dict[str, KeyStore] = {}
+
+    async def original(self, letter: Letter) -> bytes:
+        if not is_sealed(letter.value):
+            return letter.value
+        app_id = letter.header("dlq.group") or "dfdg"
+        if app_id not in self._stores:
+            store = KeyStore(self._bootstrap, citizen_keys_topic(app_id), MasterKey.from_env(_dev_mode()))
+            await store.start()
+            self._stores[app_id] = store
+        owner = letter.header("dlq.sealed-for")
+        key = await self._stores[app_id].key_by_id(owner, sealed_key_id(letter.value), wait_s=1.0)
+        return open_sealed(key, letter.value, event_aad(owner))
+
+    async def close(self) -> None:
+        for store in self._stores.values():
+            await store.stop()
+
+
+def _dev_mode() -> bool:
+    return os.environ.get("DFDG_DEV_MODE", "").lower() in {"1", "true", "yes", "on"}
+
+
 async def _run(args: argparse.Namespace) -> int:
     letters = _selected(args, await read_letters(args.bootstrap))
+    opener = Opener(args.bootstrap)
+    try:
+        return await _act(args, letters, opener)
+    finally:
+        await opener.close()
+
+
+async def _act(args: argparse.Namespace, letters: list[Letter], opener: Opener) -> int:
     if args.action == "list":
         for x in letters:
             row = {"offset": x.offset, "topic": x.header("dlq.topic"), "partition": x.header("dlq.partition"),
                    "source_offset": x.header("dlq.offset"), "code": x.header("dlq.error.code"),
                    "message": x.header("dlq.error.message"), "class": x.header("dlq.error.class")}
             if args.show_values:
-                row["value"] = _decoded(x.value)
+                row["value"] = await _decoded(opener, x)
             print(json.dumps(row, ensure_ascii=False) if args.json else
                   f"{x.offset:>6} {row['code']:<32} {row['topic']}[{row['partition']}]@{row['source_offset']} "
                   f"{row['message']}")
@@ -79,17 +119,28 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     from dfdg.publisher import Publisher
 
+    replayed = 0
     async with Publisher(args.bootstrap) as publisher:
         for x in letters:
-            await publisher.publish_raw(x.header("dlq.topic"), x.value, x.key, original_headers(x.headers))
-    print(f"replayed {len(letters)} dead letter(s) to their original topics")
+            try:
+                value = await opener.original(x)
+            except UnknownKey:
+                print(f"dead letter {x.offset}: its citizen has been deleted; nothing to replay")
+                continue
+            await publisher.publish_raw(x.header("dlq.topic"), value, x.key, original_headers(x.headers))
+            replayed += 1
+    print(f"replayed {replayed} dead letter(s) to their original topics")
     return 0
 
 
-def _decoded(value: bytes) -> object:
+async def _decoded(opener: Opener, letter: Letter) -> object:
     from dfdg.jsonio import to_jsonable
     from schemas.codec import Codec, CodecError
 
+    try:
+        value = await opener.original(letter)
+    except UnknownKey:
+        return {"shredded": True}
     try:
         return to_jsonable(Codec.default().decode(value))
     except CodecError as exc:

@@ -9,8 +9,11 @@ import os
 
 from dfdg.jsonio import to_jsonable
 from dfdg.subscriber import read_topic
+from dfdg.subscriber_keys import SubscriberKeys
 from processors.routing import topic_for_subscriber
 from schemas.codec import Codec
+from streams.keystore import UnknownKey
+from streams.settings import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,12 +33,42 @@ def run(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     codec = Codec.default()
     topic = topic_for_subscriber(args.subscriber)
+    keys = await _keys(args)
+    try:
+        await _print_all(args, codec, topic, keys)
+    finally:
+        if keys is not None:
+            await keys.stop()
+    return 0
+
+
+async def _keys(args: argparse.Namespace) -> SubscriberKeys | None:
+    """This subscriber's notification keys, when its key-encryption key is at hand."""
+    try:
+        keys = SubscriberKeys(args.bootstrap, args.subscriber)
+    except ConfigError:
+        return None
+    await keys.start()
+    return keys
+
+
+async def _opened(keys: SubscriberKeys | None, notification: object) -> object:
+    if keys is None:
+        return "<sealed: no key-encryption key for this subscriber>"
+    try:
+        return await keys.personal(notification, wait_s=1.0)  # type: ignore[arg-type]
+    except UnknownKey:
+        return "<shredded: the citizen has been deleted>"
+
+
+async def _print_all(args: argparse.Namespace, codec: Codec, topic: str, keys: SubscriberKeys | None) -> None:
     async for _key, _headers, value in read_topic(args.bootstrap, topic, args.from_beginning, args.follow):
-        record = to_jsonable(codec.decode(value))
+        notification = codec.decode(value)
+        record = to_jsonable(notification)
+        record["personal"] = await _opened(keys, notification) if record.get("personal") else None
         if args.json:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             details = " ".join(f"{k}={v}" for k, v in sorted(record["details"].items()))
             print(f"{record['created_at']} {record['kind']} citizen={record['citizen_key'][:12]} {details} "
                   f"id={record['notification_id']}", flush=True)
-    return 0

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from dfdg.lag_eval import Observation, Status, evaluate, worst
+from streams.kafka_auth import client_config
 
 __all__ = [
     "GroupLag",
@@ -211,9 +212,11 @@ async def collect_lag(bootstrap: str, groups: list[str] | None, prefix: str, *,
     A group with live members is taken as committing now (consumers commit on an interval);
     an empty group's last commit is left for the tracker to infer from offset changes.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
+                                **client_config())
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000))
+                                auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000),
+                                **client_config())
     await admin.start()
     try:
         listed = {entry[0] for entry in await admin.list_consumer_groups()}

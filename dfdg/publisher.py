@@ -12,6 +12,7 @@ from processors.clock import local_date
 from processors.events import Event, topic_for
 from processors.validation import Violation, validate
 from schemas.codec import Codec
+from streams.kafka_auth import client_config
 
 __all__ = ["PublishRejected", "Publisher"]
 
@@ -33,8 +34,10 @@ class Publisher:
 
     def __init__(self, bootstrap: str, codec: Codec | None = None, **producer_config: object) -> None:
         self._codec = codec or Codec.default()
+        # The login comes from KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_*; explicit config wins.
+        config: dict[str, object] = {**client_config(), **producer_config}
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                          linger_ms=5, **producer_config)  # type: ignore[arg-type]
+                                          linger_ms=5, **config)  # type: ignore[arg-type]
 
     async def __aenter__(self) -> Publisher:
         await self._producer.start()

@@ -22,6 +22,9 @@ def run_worker(loglevel: str = "INFO") -> int:
         log.info("topics created", count=len(created))
     clock = clock_from_setting(settings.clock, settings.clock_speed)
     pipeline = build_pipeline(settings, clock)
+    from streams.kafka_auth import describe
+
+    log.info("kafka client", **describe())
     log.info("worker starting", app_id=settings.app_id, bootstrap=settings.bootstrap,
              partitions=settings.partitions, now=clock.now().isoformat())
     worker = faust.Worker(pipeline.app, loglevel=loglevel.lower(), override_logging=False,

@@ -29,7 +29,8 @@ class Notification:
     cause_event_id: str
     cause_type: str
     created_at: datetime
-    cpr: str | None = None
+    # Personal fields, sealed for this recipient (docs/security.md): never in clear on a topic.
+    personal: bytes | None = None
     # Thin payload (absence_id, absence_type, start_date, ...): strings only, no free text.
     details: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 

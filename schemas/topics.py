@@ -12,13 +12,37 @@ __all__ = [
     "DELETION_COMPLETED",
     "FETCH_REFUSED",
     "INGRESS_TOPICS",
+    "archive_receipts_topic",
+    "citizen_events_topic",
+    "citizen_keys_topic",
 ]
 
 INGRESS_TOPICS: tuple[str, ...] = tuple(topic_for(t) for t in EVENT_TYPES)
-# Every citizen's events, re-keyed by the pseudonymous citizen key: co-partitioned with the tables.
-CITIZEN_EVENTS = "dfdg.internal.citizen-events"
+
+
+def citizen_events_topic(app_id: str) -> str:
+    """Every citizen's events, re-keyed by the pseudonymous citizen key and co-partitioned with
+    the app's tables. It belongs to one app (one worker group), like the tables' changelogs."""
+    return f"{app_id}.internal.citizen-events"
+
+
+def citizen_keys_topic(app_id: str) -> str:
+    """The app's per-citizen data keys, wrapped by the master key (compacted; see docs/security.md)."""
+    return f"{app_id}.internal.citizen-keys"
+
+
+# The default app's (DFDG_APP_ID=dfdg) internal topic, for docs and tools.
+CITIZEN_EVENTS = citizen_events_topic("dfdg")
 DEAD_LETTER = "dfdg.dead-letter"
 DATA_AREA_CLOSED = "dfdg.data-area-closed"
 FETCH_REFUSED = "dfdg.data-area-fetch-refused"
-ARCHIVE_RECEIPTS = "dfdg.archive-receipts"
+
+
+def archive_receipts_topic(app_id: str) -> str:
+    """Receipts and rejections from the archive, keyed by citizen key and co-partitioned with the
+    app's archive-sagas table; the archive side publishes here (``dfdg archive receive --publish``)."""
+    return f"{app_id}.archive-receipts"
+
+
+ARCHIVE_RECEIPTS = archive_receipts_topic("dfdg")
 DELETION_COMPLETED = "dfdg.deletion-completed"

@@ -18,6 +18,7 @@ DLQ_HEADERS = (
     "dlq.error.code",
     "dlq.error.message",
     "dlq.error.class",
+    "dlq.sealed-for",
 )
 
 
@@ -31,6 +32,8 @@ class DeadLetter:
     code: str
     message: str
     exception_class: str
+    # Whose key sealed the value: a pseudonymous citizen key, or the letter's own key id.
+    sealed_for: str = ""
 
 
 def dead_letter_headers(original: Sequence[tuple[str, bytes]], letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -44,6 +47,7 @@ def dead_letter_headers(original: Sequence[tuple[str, bytes]], letter: DeadLette
         ("dlq.error.code", letter.code),
         ("dlq.error.message", letter.message),
         ("dlq.error.class", letter.exception_class),
+        ("dlq.sealed-for", letter.sealed_for),
     ]
     kept = [(k, v) for k, v in original if not k.startswith("dlq.")]
     return kept + [(k, v.encode()) for k, v in ours]

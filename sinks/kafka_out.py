@@ -23,9 +23,10 @@ Send = Callable[[str, bytes | None, bytes, Headers], Awaitable[object]]
 EnsureTopic = Callable[[str], Awaitable[None]]
 
 
-def notification_for(delivery: Delivery, state: CitizenState, now: datetime) -> Notification:
-    """The envelope one subscriber receives: thin, and with the CPR only because the recipient
-    needs it to act on its own case (the topic is readable by that subscriber alone)."""
+def notification_for(delivery: Delivery, state: CitizenState, now: datetime,
+                     personal: bytes | None = None) -> Notification:
+    """The envelope one subscriber receives: thin, with the CPR the recipient needs to act on
+    its own case sealed for that recipient alone (``personal``, see docs/security.md)."""
     notice = delivery.notice
     return Notification(
         notification_id=delivery.notification_id,
@@ -35,7 +36,7 @@ def notification_for(delivery: Delivery, state: CitizenState, now: datetime) -> 
         cause_event_id=notice.cause_event_id,
         cause_type=notice.cause_type,
         created_at=now,
-        cpr=state.personal.cpr,
+        personal=personal,
         details=dict(notice.details),
     )
 
@@ -50,12 +51,13 @@ class KafkaOutputs:
     async def _emit(self, topic: str, key: str, record: object) -> None:
         await self._send(topic, key.encode(), self._codec.encode(record), self._codec.headers_for(record))
 
-    async def notify(self, delivery: Delivery, state: CitizenState, now: datetime) -> str:
+    async def notify(self, delivery: Delivery, state: CitizenState, now: datetime,
+                     personal: bytes | None = None) -> str:
         topic = topic_for_subscriber(delivery.recipient)
         if topic not in self._known_topics:
             await self._ensure_topic(topic)
             self._known_topics.add(topic)
-        await self._emit(topic, state.citizen_key, notification_for(delivery, state, now))
+        await self._emit(topic, state.citizen_key, notification_for(delivery, state, now, personal))
         return topic
 
     async def data_area_closed(self, out: DataAreaClosedOut, citizen_key: str, now: datetime) -> None:

@@ -155,6 +155,17 @@ class WebhookDispatcher:
         log.info("webhook.replay", subscriber=self.endpoint.subscriber_id, messages=len(entries))
         return len(entries)
 
+    async def abort(self) -> None:
+        """Stop now: cancel queued and retrying deliveries and close the session. Their futures
+        stay unresolved, so the Kafka shell does not commit them and reads them again later."""
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
     async def close(self) -> None:
         """Finish queued work and close the HTTP session if this dispatcher made it."""
         await self.flush()

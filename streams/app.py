@@ -27,17 +27,24 @@ from processors.model import (
     deterministic_id,
 )
 from processors.pipeline import Outcome, process
+from processors.routing import subscriber_for_topic
 from processors.state_codec import state_from_dict, state_to_dict
 from schemas.codec import Codec
+from schemas.topics import citizen_events_topic, citizen_keys_topic
 from sinks.dead_letter import DeadLetter
 from sinks.kafka_out import KafkaOutputs
 from streams.clock import Clock
-from streams.deadlines import DeadlineIndex, encode_row
+from streams.crypto import MasterKey
+from streams.deadlines import DeadlineIndex, encode_row, entries_for
 from streams.ingest import Admitted, admit
+from streams.kafka_auth import faust_credentials
+from streams.keystore import KeyStore, UnknownKey
 from streams.logs import get_logger
 from streams.metrics import Metrics
+from streams.saga import SagaShell, register_agents  # archive saga (R7-R9)
+from streams.sealing import Sealer, dead_letter_owner
 from streams.settings import Settings
-from streams.topics import CITIZEN_EVENTS, INGRESS_TOPICS, ensure_topics, notify_topic_spec
+from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 from streams.web import PipelineStatus, Readiness, build_web_app
 
 __all__ = ["Pipeline", "build_pipeline"]
@@ -46,13 +53,7 @@ log = get_logger("dfdg.worker")
 
 # Deleted citizens' rows become tombstones; compaction must remove them from Kafka within a
 # bounded time (R7), not whenever the cleaner gets round to it.
-CHANGELOG_CONFIG = {
-    "cleanup.policy": "compact",
-    "max.compaction.lag.ms": str(60 * 60 * 1000),
-    "min.cleanable.dirty.ratio": "0.1",
-    "segment.ms": str(60 * 60 * 1000),
-    "delete.retention.ms": str(60 * 60 * 1000),
-}
+CHANGELOG_CONFIG = COMPACTED
 
 
 class Pipeline:
@@ -84,15 +85,21 @@ class Pipeline:
             broker_commit_every=500,
             broker_commit_interval=1.0,
             table_standby_replicas=0,
+            broker_credentials=faust_credentials(),
         )
         self.ingress = self.app.topic(*INGRESS_TOPICS, key_type=bytes, value_type=bytes)
-        self.citizen_events = self.app.topic(CITIZEN_EVENTS, key_type=bytes, value_type=bytes,
+        self.citizen_events_name = citizen_events_topic(settings.app_id)
+        self.citizen_events = self.app.topic(self.citizen_events_name, key_type=bytes, value_type=bytes,
                                              partitions=settings.partitions)
         self.states = self.app.Table("citizen-state", partitions=settings.partitions, key_type=bytes,
                                      value_type=bytes, extra_topic_configs=CHANGELOG_CONFIG)
         self.deadlines = self.app.Table("deadlines", partitions=settings.partitions, key_type=bytes,
                                         value_type=bytes, extra_topic_configs=CHANGELOG_CONFIG)
         self.outputs = KafkaOutputs(self.codec, self._send, self._ensure_topic)
+        # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
+        self.sealer = Sealer(KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id),
+                                      MasterKey.from_env(settings.dev_mode)), settings.dev_mode)
+        self.saga = SagaShell(self, CHANGELOG_CONFIG)  # archive saga (R7-R9)
 
     # ---- I/O helpers ----
 
@@ -100,13 +107,19 @@ class Pipeline:
         return await self.app.producer.send(topic, key, value, None, None, list(headers))
 
     async def _ensure_topic(self, name: str) -> None:
-        await ensure_topics(self.settings.bootstrap, [notify_topic_spec(name, self.settings.partitions)])
+        await ensure_topics(self.settings.bootstrap, notify_topic_specs(subscriber_for_topic(name),
+                                                                        self.settings.partitions))
 
-    def _load_state(self, key: bytes) -> CitizenState:
+    async def load_state(self, key: bytes) -> CitizenState:
         raw = self.states.get(key)
         if raw is None:
             return CitizenState(citizen_key=key.decode())
-        return state_from_dict(json.loads(raw))
+        return state_from_dict(json.loads(await self.sealer.open_state(key.decode(), raw)))
+
+    async def save_state(self, key: bytes, state: CitizenState) -> None:
+        """Write the citizen's row, sealed (call from the citizen's partition only)."""
+        data = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+        self.states[key] = await self.sealer.seal_state(key.decode(), data)
 
     # ---- the door ----
 
@@ -114,20 +127,26 @@ class Pipeline:
         msg = event.message
         now = self.clock.now()
         result = admit(msg.value, self.codec, self.settings.pseudonym_key, now)
+        await self.sealer.keys.ready()
         if isinstance(result, Admitted):
             self.metrics.event_in(type(result.event).__name__)
-            await self.citizen_events.send(key=result.citizen_key.encode(), value=msg.value,
+            sealed = await self.sealer.seal_event(result.citizen_key, msg.value)
+            await self.citizen_events.send(key=result.citizen_key.encode(), value=sealed,
                                            headers=list(msg.headers or ()))
             return
-        await self._dead_letter(msg, result.code, result.message, result.exception_class)
+        owner = result.citizen_key or dead_letter_owner(msg.topic, msg.partition, msg.offset)
+        sealed = await self.sealer.seal_event(owner, msg.value or b"")
+        await self._dead_letter(msg, sealed, owner, result.code, result.message, result.exception_class)
 
-    async def _dead_letter(self, msg: Any, code: str, message: str, exception_class: str) -> None:
+    async def _dead_letter(self, msg: Any, sealed_value: bytes, owner: str, code: str, message: str,
+                           exception_class: str) -> None:
+        """The original message, its value sealed for ``owner`` (a citizen key, or the letter's own)."""
         self.metrics.dead_letter(code.split(" ", 1)[0])
         log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
                     reason=message)
         letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000),
-                            self.settings.app_id, code, message, exception_class)
-        await self.outputs.dead_letter(msg.key, msg.value or b"", list(msg.headers or ()), letter)
+                            self.settings.app_id, code, message, exception_class, owner)
+        await self.outputs.dead_letter(msg.key, sealed_value, list(msg.headers or ()), letter)
 
     # ---- the citizen's partition ----
 
@@ -135,41 +154,55 @@ class Pipeline:
         msg = event.message
         started = time.perf_counter()
         key: bytes = msg.key
+        citizen = key.decode()
         now = self.clock.now()
+        await self.sealer.keys.ready()
         try:
-            decoded = self.codec.decode(msg.value)
+            raw = await self.sealer.open_event(citizen, msg.value)
+        except UnknownKey:
+            # The citizen has been deleted and the key shredded: nothing of it may be processed.
+            self.metrics.event_in("SkippedShredded")
+            log.info("event for a deleted citizen skipped", partition=msg.partition, offset=msg.offset,
+                     citizen=citizen[:12])
+            return
+        try:
+            decoded = self.codec.decode(raw)
             assert isinstance(decoded, Event)
-            before = self._load_state(key)
+            before = await self.load_state(key)
             outcome = process(before, decoded, now)
         except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the partition
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                       error=type(exc).__name__)
-            await self._dead_letter(msg, "E901 processing-failed", "the worker could not process this event "
-                                    f"({type(exc).__name__}); it is kept here for replay after a fix",
-                                    type(exc).__name__)
+            await self._dead_letter(msg, msg.value, citizen, "E901 processing-failed", "the worker could not "
+                                    f"process this event ({type(exc).__name__}); it is kept here for replay after "
+                                    "a fix", type(exc).__name__)
             return
-        self._persist(key, msg.partition, before, outcome)
+        await self._persist(key, msg.partition, before, outcome)
         await self._emit(msg, decoded, outcome, now)
         self.metrics.observe_processing(time.perf_counter() - started)
         log.debug("processed", event_type=type(decoded).__name__, event_id=decoded.event_id,
                   citizen=key.decode()[:12], ms=round((time.perf_counter() - started) * 1000, 2))
 
-    def _persist(self, key: bytes, partition: int, before: CitizenState, outcome: Outcome) -> None:
+    async def _persist(self, key: bytes, partition: int, before: CitizenState, outcome: Outcome) -> None:
         state = outcome.state
         if state != before:
-            self.states[key] = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+            await self.save_state(key, state)
         decision = outcome.decision
         if decision.set_deadlines or decision.cancel_deadlines or before.pending != state.pending:
             if state.pending:
                 self.deadlines[key] = encode_row(partition, state.pending.values())
             elif key in self.deadlines:
                 del self.deadlines[key]
-            self.index.replace_citizen(key.decode(), _entries(key.decode(), partition, state))
+            self.index.replace_citizen(key.decode(), entries_for(key.decode(), partition, state.pending.values()))
 
     async def _emit(self, msg: Any, cause: Event, outcome: Outcome, now: datetime) -> None:
         state = outcome.state
         for delivery in outcome.deliveries:
-            await self.outputs.notify(delivery, state, now)
+            personal = None
+            if state.personal.cpr is not None:
+                personal = await self.sealer.seal_personal(state.citizen_key, delivery.recipient,
+                                                           delivery.notification_id, {"cpr": state.personal.cpr})
+            await self.outputs.notify(delivery, state, now, personal)
             self.metrics.event_out(f"notification:{delivery.notice.kind}")
         for output in outcome.outputs:
             if isinstance(output, DataAreaClosedOut):
@@ -179,9 +212,10 @@ class Pipeline:
                 await self.outputs.fetch_refused(output, state.citizen_key, now)
                 self.metrics.event_out("FetchRefused")
             elif isinstance(output, Rejected):
-                await self._dead_letter(msg, output.code, output.reason, "Rejected")
+                await self._dead_letter(msg, msg.value, state.citizen_key, output.code, output.reason, "Rejected")
             elif isinstance(output, DeletionRequested):
                 self.metrics.event_out(f"DeletionRequested:{output.rule}")
+        await self.saga.on_outcome(cause, outcome, now)  # archive saga (R7-R9)
 
     # ---- operators ----
 
@@ -212,7 +246,7 @@ class Pipeline:
     # ---- deadlines ----
 
     def owned_partitions(self) -> set[int]:
-        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == CITIZEN_EVENTS}
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.citizen_events_name}
 
     def rebuild_index(self) -> None:
         self.index.rebuild((k.decode(), v) for k, v in self.deadlines.items())
@@ -251,12 +285,6 @@ async def _start_web(pipeline: Pipeline) -> None:
     log.info("operator pages listening", url=f"http://{pipeline.settings.web_host}:{port}/live", port=port)
 
 
-def _entries(citizen_key: str, partition: int, state: CitizenState) -> list[Any]:
-    from streams.deadlines import decode_row
-
-    return list(decode_row(citizen_key, encode_row(partition, state.pending.values())))
-
-
 def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) -> Pipeline:
     pipeline = Pipeline(settings, clock)
     app = pipeline.app
@@ -271,6 +299,8 @@ def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) 
         async for event in stream.events():
             await pipeline.on_citizen_event(event)
 
+    register_agents(app, pipeline.saga)  # archive saga (R7-R9): the receipts agent
+
     @app.timer(interval=tick_seconds, name="deadlines")
     async def deadlines() -> None:
         await pipeline.fire_due_deadlines()
@@ -280,6 +310,10 @@ def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) 
         pipeline.ready = False
         pipeline.readiness.mark_revoked()
         pipeline.index.clear()
+
+    @app.task
+    async def load_data_keys() -> None:
+        await pipeline.sealer.start()
 
     @app.task
     async def serve_operator_pages() -> None:
@@ -297,6 +331,12 @@ def build_pipeline(settings: Settings, clock: Clock, tick_seconds: float = 1.0) 
 
 
 async def prepare_topics(settings: Settings) -> list[str]:
+    """The pipeline's topics, and every registered subscriber's, so a subscriber can connect
+    (and be granted access) before its first notification."""
+    from sinks.registry_store import load
     from streams.topics import pipeline_topics
 
-    return await ensure_topics(settings.bootstrap, pipeline_topics(settings.partitions))
+    specs = pipeline_topics(settings.partitions, settings.app_id)
+    for subscriber in load(settings.subscribers_file):
+        specs += notify_topic_specs(subscriber, settings.partitions)
+    return await ensure_topics(settings.bootstrap, specs)

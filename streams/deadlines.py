@@ -17,11 +17,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from processors.clock import passed_at
 from processors.model import Deadline
 
-__all__ = ["DeadlineIndex", "DueDeadline", "decode_row", "encode_row"]
+__all__ = ["DeadlineIndex", "DueDeadline", "decode_row", "encode_row", "entries_for"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -35,12 +36,22 @@ class DueDeadline:
     partition: int
 
 
+@lru_cache(maxsize=4096)
+def _fires_at(due: date) -> float:
+    # A case's nine deadlines share three dates, and a day's cases share them all.
+    return passed_at(due).timestamp()
+
+
+def entries_for(citizen_key: str, partition: int, pending: Iterable[Deadline]) -> list[DueDeadline]:
+    return [DueDeadline(_fires_at(d.due_date), citizen_key, d.deadline_id, d.rule, d.due_date.isoformat(),
+                        d.case_id, partition) for d in pending]
+
+
 def encode_row(partition: int, pending: Iterable[Deadline]) -> bytes:
     """The ``deadlines`` table row of one citizen: compact, so a rebuild reads little."""
     return json.dumps({
         "p": partition,
-        "d": [[passed_at(d.due_date).timestamp(), d.deadline_id, d.rule, d.due_date.isoformat(), d.case_id]
-              for d in pending],
+        "d": [[_fires_at(d.due_date), d.deadline_id, d.rule, d.due_date.isoformat(), d.case_id] for d in pending],
     }, separators=(",", ":")).encode()
 
 

@@ -30,6 +30,9 @@ class Refused:
     code: str
     message: str
     exception_class: str
+    # Set when the event could be read far enough to name a citizen: its dead letter is then
+    # sealed with that citizen's key and goes when the citizen is deleted.
+    citizen_key: str | None = None
 
 
 def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Admitted | Refused:
@@ -46,12 +49,13 @@ def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Ad
     if not isinstance(event, Event) or isinstance(event, DeadlineDue):
         return Refused("E107 not-an-ingress-event", f"a {type(event).__name__} record is not an event publishers "
                        "may send; see docs/events.md for the ingress event types", "WrongRecordType")
+    cpr = getattr(event, "cpr", None)
+    owner = citizen_key(secret, cpr) if isinstance(cpr, str) and cpr else None
     violations = validate(event, local_date(now))
     if violations:
         first = violations[0]
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-        return Refused(first.code, f"{first.field}: {first.message}{more}", "ValidationError")
-    cpr = getattr(event, "cpr", None)
-    if not isinstance(cpr, str):
+        return Refused(first.code, f"{first.field}: {first.message}{more}", "ValidationError", owner)
+    if owner is None:
         return Refused("E201 invalid-cpr", "cpr: the event carries no CPR number", "ValidationError")
-    return Admitted(citizen_key(secret, cpr), event)
+    return Admitted(owner, event)

@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from processors.routing import topic_for_subscriber
 from schemas.topics import (
-    ARCHIVE_RECEIPTS,
-    CITIZEN_EVENTS,
     DATA_AREA_CLOSED,
     DEAD_LETTER,
     DELETION_COMPLETED,
     FETCH_REFUSED,
     INGRESS_TOPICS,
+    archive_receipts_topic,
+    citizen_events_topic,
+    citizen_keys_topic,
 )
+from sinks.notify_keys import notify_keys_topic
+from streams.kafka_auth import client_config
 
-__all__ = ["TopicSpec", "ensure_topics", "notify_topic_spec", "pipeline_topics"]
+__all__ = ["TopicSpec", "ensure_topics", "notify_topic_specs", "pipeline_topics"]
 
 DAY_MS = 24 * 3600 * 1000
 # Subscriber topics keep 30 days: a subscriber that is down or suspended for longer than that
@@ -33,26 +37,49 @@ class TopicSpec:
     name: str
     partitions: int
     config: Mapping[str, str]
+    # The tables are co-partitioned with this topic: an existing one with another partition
+    # count is refused, not silently used (the worker would own the wrong partitions).
+    co_partitioned: bool = False
 
 
-def pipeline_topics(partitions: int) -> list[TopicSpec]:
+COMPACTED = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(3600 * 1000),
+             "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(3600 * 1000),
+             "delete.retention.ms": str(3600 * 1000)}
+
+
+# The worker's tables (streams/app.py, streams/saga.py), each with a changelog topic.
+TABLES = ("citizen-state", "deadlines", "archive-sagas")
+
+
+def pipeline_topics(partitions: int, app_id: str = "dfdg") -> list[TopicSpec]:
     plain: dict[str, str] = {}
     kept = {"retention.ms": str(90 * DAY_MS)}
-    specs = [TopicSpec(t, partitions, kept) for t in INGRESS_TOPICS]
+    # Publishers' events are consumed within seconds; a week covers any outage, and a deleted
+    # citizen's events (which the pipeline cannot rewrite) leave the ingress topics by then.
+    ingress = {"retention.ms": str(7 * DAY_MS)}
+    specs = [TopicSpec(t, partitions, ingress) for t in INGRESS_TOPICS]
     specs += [
-        TopicSpec(CITIZEN_EVENTS, partitions, kept),
+        TopicSpec(citizen_events_topic(app_id), partitions, kept, co_partitioned=True),
+        TopicSpec(citizen_keys_topic(app_id), partitions, COMPACTED),
+        # The tables' changelogs, created here with the right partition count rather than left to
+        # Faust: a client asking for one first would otherwise get a 1-partition auto-created topic.
+        *(TopicSpec(f"{app_id}-{table}-changelog", partitions, COMPACTED, co_partitioned=True) for table in TABLES),
         # Dead letters are kept until a person has dealt with them (replayed or accepted).
         TopicSpec(DEAD_LETTER, 1, {"retention.ms": "-1"}),
         TopicSpec(DATA_AREA_CLOSED, partitions, kept),
         TopicSpec(FETCH_REFUSED, partitions, kept),
-        TopicSpec(ARCHIVE_RECEIPTS, 1, plain),
+        # Keyed by citizen key with the citizen events' partition count: co-partitioned with the
+        # archive-sagas table, so a receipt reaches the worker that holds the saga.
+        TopicSpec(archive_receipts_topic(app_id), partitions, plain, co_partitioned=True),
         TopicSpec(DELETION_COMPLETED, partitions, kept),
     ]
     return specs
 
 
-def notify_topic_spec(name: str, partitions: int) -> TopicSpec:
-    return TopicSpec(name, partitions, {"retention.ms": str(NOTIFY_RETENTION_MS)})
+def notify_topic_specs(subscriber_id: str, partitions: int) -> list[TopicSpec]:
+    """A subscriber's notification topic and its compacted key topic (docs/security.md)."""
+    return [TopicSpec(topic_for_subscriber(subscriber_id), partitions, {"retention.ms": str(NOTIFY_RETENTION_MS)}),
+            TopicSpec(notify_keys_topic(subscriber_id), 1, COMPACTED)]
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
@@ -60,10 +87,12 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_config())
     await admin.start()
     try:
+        specs = list(specs)
         existing = set(await admin.list_topics())
+        await _check_partitions(admin, [s for s in specs if s.co_partitioned and s.name in existing])
         wanted = [s for s in specs if s.name not in existing]
         if not wanted:
             return []
@@ -76,3 +105,17 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         return [s.name for s in wanted]
     finally:
         await admin.close()
+
+
+async def _check_partitions(admin: object, specs: list[TopicSpec]) -> None:
+    if not specs:
+        return
+    from streams.settings import ConfigError
+
+    described = await admin.describe_topics([s.name for s in specs])  # type: ignore[attr-defined]
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    for spec in specs:
+        if counts.get(spec.name, spec.partitions) != spec.partitions:
+            raise ConfigError(f"topic {spec.name} has {counts[spec.name]} partitions but DFDG_PARTITIONS is "
+                              f"{spec.partitions}; the tables are co-partitioned with it: set DFDG_PARTITIONS="
+                              f"{counts[spec.name]} (or recreate the topic)")

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.kafka_fixture import KafkaForTests, kafka_for_tests
+
+# Tests run with the development keys (pseudonyms, master key, subscribers' key-encryption
+# keys); the worker refuses these outside dev mode, which tests of that refusal set explicitly.
+os.environ.setdefault("DFDG_DEV_MODE", "1")
 
 _broker_line: list[str] = []
 

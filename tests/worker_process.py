@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,8 +10,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
+from typing import Any
+
+from dfdg.groups import start_group_at_end
+from schemas.topics import INGRESS_TOPICS
+from streams.kafka_auth import client_config
+
+
+def _in_thread(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to the end from sync code, even when called inside a running loop."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0] if result else None
 
 
 class WorkerProcess:
@@ -32,6 +57,10 @@ class WorkerProcess:
         self._reader: threading.Thread | None = None
 
     def start(self, ready_timeout_s: float = 90.0) -> WorkerProcess:
+        # Tests share one broker and its ingress topics: a new app starts at their end, so it
+        # never replays earlier tests' events (a restart of the same app keeps its offsets).
+        _in_thread(start_group_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], self.env["DFDG_APP_ID"],
+                                      INGRESS_TOPICS, client_config(self.env)))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker", *self.args],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -19,6 +19,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from dfdg.localbroker.secure import BrokerCredentials, listener_lines, scram_format_args, write_private
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -93,10 +96,11 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-async def _metadata_answers(bootstrap: str, timeout_s: float) -> bool:
+async def _metadata_answers(bootstrap: str, timeout_s: float, auth: dict[str, Any] | None) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
+                                **(auth or {}))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -107,19 +111,34 @@ async def _metadata_answers(bootstrap: str, timeout_s: float) -> bool:
         await admin.close()
 
 
-def metadata_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when a broker at ``bootstrap`` answers a metadata request."""
-    return asyncio.run(_metadata_answers(bootstrap, timeout_s))
+def metadata_answers(bootstrap: str, timeout_s: float = 3.0, auth: dict[str, Any] | None = None) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request (``auth``: aiokafka login kwargs)."""
+    return asyncio.run(_metadata_answers(bootstrap, timeout_s, auth))
 
 
 @dataclass(frozen=True)
 class LocalBroker:
-    """One single-node KRaft broker on 127.0.0.1:``port`` with its state under ``home``."""
+    """One single-node KRaft broker on 127.0.0.1:``port`` with its state under ``home``.
+
+    ``secure``: SASL/SCRAM logins and ACLs enforced (see ``dfdg.localbroker.secure``).
+    """
 
     home: Path
     port: int = 9092
     controller_port: int = 9093
     heap: str = "512m"
+    secure: bool = False
+
+    def credentials(self) -> BrokerCredentials:
+        """The admin's and the broker's passwords (secure mode), made on first use."""
+        return BrokerCredentials.load_or_create(self.state_dir)
+
+    def admin_config(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for an admin connection (empty in insecure mode)."""
+        return self.credentials().admin_client_config() if self.secure else {}
+
+    def _answers(self) -> bool:
+        return metadata_answers(self.bootstrap, auth=self.admin_config())
 
     @property
     def state_dir(self) -> Path:
@@ -152,16 +171,23 @@ class LocalBroker:
             return None
         return pid if _pid_alive(pid) else None
 
-    def properties(self) -> str:
-        return "\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+    def _listener_lines(self) -> list[str]:
+        if self.secure:
+            return listener_lines(self.port, self.controller_port, self.credentials())
+        return [
             f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+
+    def properties(self) -> str:
+        return "\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            *self._listener_lines(),
             f"log.dirs={self._data_dir}",
             # Single node: internal topics cannot have more than one replica.
             "offsets.topic.replication.factor=1",
@@ -180,26 +206,39 @@ class LocalBroker:
         ])
 
     def _format_storage(self, classpath: str) -> None:
+        marker = self.state_dir / "scram-bootstrapped"
         if (self._data_dir / "meta.properties").exists():
+            if self.secure and not marker.exists():
+                raise BrokerError(f"{self.state_dir} was formatted without SCRAM logins: "
+                                  "run `dfdg broker reset` to start it in secure mode")
             return
         cluster_id = _cluster_id()
+        scram = scram_format_args(self.credentials()) if self.secure else []
         proc = subprocess.run(
             java_command(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                         "-c", str(self._properties_file), "--ignore-formatted", heap="256m"),
+                         "-c", str(self._properties_file), "--ignore-formatted", *scram, heap="256m"),
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
-            raise BrokerError("formatting KRaft storage failed: " + (proc.stdout + proc.stderr).strip()[-400:])
+            tail = (proc.stdout + proc.stderr).strip()[-400:]
+            if self.secure:  # never let a password reach a log through an error message
+                creds = self.credentials()
+                for secret in (creds.admin_password, creds.broker_password):
+                    tail = tail.replace(secret, "***")
+            raise BrokerError("formatting KRaft storage failed: " + tail)
+        if self.secure:
+            marker.touch()
 
     def start(self, timeout_s: float = 90.0) -> str:
         """Start the broker unless it is already up; return once it answers metadata requests."""
-        if self.pid() is not None and metadata_answers(self.bootstrap):
+        if self.pid() is not None and self._answers():
             return f"already running (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
         if self.pid() is None and port_open("127.0.0.1", self.port):
             raise BrokerError(f"port {self.port} is taken by another process: stop it or set DFDG_BROKER_PORT")
         classpath = resolve_classpath(self.home)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._properties_file.write_text(self.properties())
+        # Secure mode puts the broker's own password in the JAAS lines: owner-only.
+        write_private(self._properties_file, self.properties())
         self._format_storage(classpath)
         if self.pid() is None:
             with self.log_file.open("ab") as log:
@@ -214,7 +253,7 @@ class LocalBroker:
             if self.pid() is None:
                 raise BrokerError(f"the broker exited during start-up; last lines of {self.log_file}:\n"
                                   + self._log_tail())
-            if port_open("127.0.0.1", self.port) and metadata_answers(self.bootstrap):
+            if port_open("127.0.0.1", self.port) and self._answers():
                 return f"started (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
             time.sleep(0.5)
         raise BrokerError(f"the broker did not answer within {timeout_s:.0f}s; see {self.log_file}")
@@ -239,8 +278,9 @@ class LocalBroker:
 
     def status(self) -> tuple[bool, str]:
         pid = self.pid()
-        if pid is not None and metadata_answers(self.bootstrap):
-            return True, f"up: Kafka {kafka_version()} (KRaft) at {self.bootstrap}, pid {pid}"
+        if pid is not None and self._answers():
+            mode = " (secure: SASL/SCRAM + ACLs)" if self.secure else ""
+            return True, f"up{mode}: Kafka {kafka_version()} (KRaft) at {self.bootstrap}, pid {pid}"
         if pid is not None:
             return False, f"down: process {pid} runs but does not answer at {self.bootstrap}"
         return False, f"down: no local broker at {self.bootstrap}"
@@ -276,11 +316,13 @@ def default_home() -> Path:
 
 
 def broker_from_env() -> LocalBroker:
-    """The local broker as configured by DFDG_HOME, DFDG_BROKER_PORT and DFDG_CONTROLLER_PORT."""
+    """The local broker as configured by DFDG_HOME, DFDG_BROKER_PORT, DFDG_CONTROLLER_PORT and
+    DFDG_BROKER_SECURE (1: SASL/SCRAM logins and ACLs)."""
     port = int(os.environ.get("DFDG_BROKER_PORT", "9092"))
     return LocalBroker(
         home=default_home(),
         port=port,
         controller_port=int(os.environ.get("DFDG_CONTROLLER_PORT", str(port + 1))),
         heap=os.environ.get("DFDG_BROKER_HEAP", "512m"),
+        secure=os.environ.get("DFDG_BROKER_SECURE", "").strip().lower() in {"1", "true", "yes", "on"},
     )

@@ -15,10 +15,11 @@ from dfdg.jsonio import event_from_json
 from dfdg.publisher import Publisher
 from dfdg.subscriber import Subscriber, read_topic
 from schemas.codec import Codec
-from schemas.topics import CITIZEN_EVENTS
+from schemas.topics import citizen_events_topic
 from sinks.dead_letter import DLQ_HEADERS
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
+from tests.sealed import open_dead_letter
 from tests.synthetic import synthetic_cpr
 from tests.worker_process import WorkerProcess
 
@@ -58,7 +59,9 @@ async def test_malformed_and_domain_invalid_events_land_in_the_dead_letter_topic
         by_code = {x.header("dlq.error.code").split(" ")[0]: x for x in letters}
         assert set(by_code) == {"E102", "E202"}, by_code.keys()  # C3 01 + a fingerprint nobody wrote
         bad_bytes = by_code["E102"]
-        assert bad_bytes.value == malformed and bad_bytes.key == b"k-" + unique.encode()
+        # The original value, sealed at rest (docs/security.md) and given back byte for byte.
+        assert malformed not in bad_bytes.value and bad_bytes.key == b"k-" + unique.encode()
+        assert await open_dead_letter(bootstrap, bad_bytes) == malformed
         assert ("x-origin", b"test") in bad_bytes.headers  # the publisher's own headers, untouched
         for letter in letters:
             for header in DLQ_HEADERS:
@@ -76,7 +79,7 @@ async def test_malformed_and_domain_invalid_events_land_in_the_dead_letter_topic
                     break
         assert [n.kind for n in got] == ["case-created"]
         # No CPR in any key of the internal topic, nor in the worker's log.
-        keys = [k async for k, _h, _v in read_topic(bootstrap, CITIZEN_EVENTS)]
+        keys = [k async for k, _h, _v in read_topic(bootstrap, citizen_events_topic(app_id))]
         assert all(good_cpr.encode() not in (k or b"") and bad_case_cpr.encode() not in (k or b"") for k in keys)
         assert key.encode() in keys
     finally:
@@ -92,3 +95,40 @@ def test_dead_letter_codes_are_documented() -> None:
     for code in ("E101", "E102", "E103", "E104", "E201", "E202", "E901"):
         assert any(k.startswith(code) for k in ERROR_CODES), code
     assert Codec.default()  # the catalogue loads
+
+
+async def test_a_dead_letter_replayed_after_the_fix_is_processed(bootstrap: str, unique: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cpr = synthetic_cpr(random.Random(unique))
+    app_id = f"dfdg-replay-{unique}"
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "w").start()
+    # In the future: the pipeline's own R3.1 deadline cannot fire, so only the replayed event acts.
+    handover = date.today() + timedelta(days=10)
+    case = {"cpr": cpr, "case_id": f"c-{unique}", "receiving_municipality": "101", "jobcenter_municipality": "101",
+            "contact_group": 18, "handover_date": handover.isoformat(), "cv_number": "CV"}
+    try:
+        async with Publisher(bootstrap) as publisher:
+            # Out of order: the handover arrives before its case exists (E302, a stateful rejection).
+            await publisher.publish(event_from_json("handover-date-passed", {
+                "cpr": cpr, "case_id": f"c-{unique}", "handover_date": handover.isoformat(),
+                "receiving_municipality": "101"}))
+        (letter,) = await _letters_of(bootstrap, app_id, 1)
+        assert letter.header("dlq.error.code").startswith("E302")
+        async with Publisher(bootstrap) as publisher:
+            await publisher.publish(event_from_json("case-created", case))  # the missing fact arrives
+        replay = subprocess.run([sys.executable, "-m", "dfdg.cli", "dead-letters", "replay", "--offset",
+                                 str(letter.offset), "--bootstrap", bootstrap], env=worker.env, capture_output=True,
+                                text=True, timeout=120)
+        assert replay.returncode == 0 and "replayed 1" in replay.stdout, replay.stdout + replay.stderr
+        key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+        kinds: list[str] = []
+        async with Subscriber("benefits:101", bootstrap, group_id=f"benefits.101.t-{unique}") as sub:
+            for _ in range(30):
+                kinds += [n.kind async for n in sub.notifications(idle_timeout_s=1.0) if n.citizen_key == key]
+                if "handover-date-passed" in kinds:
+                    break
+        assert kinds.count("handover-date-passed") == 1, kinds
+    finally:
+        worker.stop()

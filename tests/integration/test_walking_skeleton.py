@@ -46,10 +46,12 @@ async def test_r1_1_case_created_reaches_the_jobcentre_through_the_real_broker(b
                         received.append(n)
                 if received:
                     break
-        assert [n.kind for n in received] == ["case-created"]
-        assert received[0].recipient == "jobcenter:851"
-        assert received[0].cause_event_id == event.event_id
-        assert received[0].cpr == cpr  # the recipient needs it to act; the key is pseudonymous
+            assert [n.kind for n in received] == ["case-created"]
+            assert received[0].recipient == "jobcenter:851"
+            assert received[0].cause_event_id == event.event_id
+            # The recipient needs the CPR to act: sealed on the topic, opened with its own key.
+            assert cpr.encode() not in (received[0].personal or b"")
+            assert await sub.personal(received[0]) == {"cpr": cpr}
     finally:
         worker.stop()
     assert cpr not in "\n".join(worker.lines), "a CPR appeared in the worker's log"

@@ -36,6 +36,7 @@ def _for(tp: Any) -> st.SearchStrategy[Any]:
         return st.sampled_from(list(tp))
     simple: dict[Any, st.SearchStrategy[Any]] = {
         str: st.text(max_size=20),
+        bytes: st.binary(max_size=40),
         bool: st.booleans(),
         int: st.integers(min_value=-(2**31), max_value=2**31 - 1),
         float: st.floats(allow_nan=False),

@@ -137,7 +137,7 @@ def test_enum_index_out_of_range_is_malformed() -> None:
 
 def test_short_map_is_malformed_and_message_has_no_field_values() -> None:
     notification = Notification(notification_id="n", recipient="akasse:12", citizen_key="k", kind="absence-deleted",
-                                cause_event_id="c", cause_type="t", created_at=AT, cpr="0101901234")
+                                cause_event_id="c", cause_type="t", created_at=AT, personal=b"0101901234")
     data = CODEC.encode(notification)
     with pytest.raises(CodecError) as info:
         CODEC.decode(data[:-1] + b"\x02")  # map block count 1 with nothing after it

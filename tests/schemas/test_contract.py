@@ -45,7 +45,7 @@ def _matches(tp: Any, avro: Any) -> bool:
         return (isinstance(avro, dict) and avro["type"] == "enum" and avro["name"] == tp.__name__
                 and avro["symbols"] == [m.value for m in tp])
     expected = {
-        str: "string", bool: "boolean", int: "int", float: "double",
+        str: "string", bytes: "bytes", bool: "boolean", int: "int", float: "double",
         date: {"type": "int", "logicalType": "date"},
         datetime: {"type": "long", "logicalType": "timestamp-millis"},
     }

@@ -47,6 +47,8 @@ def _sample(tp: Any, rng: random.Random) -> Any:
         return rng.choice(list(tp))
     if tp is str:
         return rng.choice(TEXTS)
+    if tp is bytes:
+        return rng.randbytes(rng.randrange(40))
     if tp is bool:
         return rng.random() < 0.5
     if tp is int:

@@ -1,0 +1,112 @@
+"""``python -m benchmarks [--quick] [--only codec,deadlines,pipeline,recovery]``.
+
+Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or the local broker (DFDG_HOME,
+DFDG_BROKER_PORT), started if it is not running (and stopped again afterwards if this run
+started it). Prints a table and writes the same figures to benchmarks/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.common import Context, Figure
+
+BENCHES = {"codec": "benchmarks.codec_bench", "deadlines": "benchmarks.deadlines_bench",
+           "pipeline": "benchmarks.pipeline_bench", "recovery": "benchmarks.recovery_bench"}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, object]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "ram_gib": round(mem / 1024 / 1024, 1), "cpu": cpu,
+            "python": platform.python_version(), "load_avg": os.getloadavg()}
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [("bench", "metric", "value", "unit", "target", "note")]
+    for f in figures:
+        value = f"{f.value:,.2f}" if abs(f.value) < 100 else f"{f.value:,.0f}"
+        rows.append((f.bench, f.metric, value, f.unit, f.target, f.note))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["| " + " | ".join(c.rjust(w) if i == 2 else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (figures are noisy)")
+    parser.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    parser.add_argument("--partitions", type=int, default=int(os.environ.get("DFDG_PARTITIONS", "4")))
+    parser.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                        help="override one size (names are listed in the JSON output)")
+    args = parser.parse_args()
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BENCHES]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
+    needs_kafka = any(b in ("pipeline", "recovery") for b in chosen)
+    bootstrap, started_broker = _broker() if needs_kafka else ("", None)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = Path(tempfile.mkdtemp(prefix="dfdg-bench-"))
+    ctx = Context(bootstrap, args.quick, args.partitions, stamp.lower(), workdir,
+                  {k: int(v) for k, v in (s.split("=", 1) for s in args.size)})
+    figures: list[Figure] = []
+    errors: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    try:
+        for name in chosen:
+            print(f"== {name} ...", flush=True)
+            began = time.monotonic()
+            try:
+                figures += importlib.import_module(BENCHES[name]).run(ctx)
+            except Exception as exc:  # noqa: BLE001 - one failed benchmark must not lose the others' figures
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+            timings[name] = round(time.monotonic() - began, 1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if started_broker is not None:
+            print(started_broker.stop())
+    print(table(figures))
+    for name, err in errors.items():
+        print(f"FAILED {name}: {err}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{stamp}.json"
+    out.write_text(json.dumps({"timestamp": stamp, "quick": args.quick, "partitions": args.partitions,
+                               "bootstrap": bootstrap, "machine": machine(), "sizes": ctx.sizes,
+                               "seconds": timings, "errors": errors, "figures": [asdict(f) for f in figures]},
+                              indent=2))
+    print(f"written {out}")
+    return 1 if errors else 0
+
+
+def _broker() -> tuple[str, object | None]:
+    if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return bootstrap, None
+    from dfdg.localbroker import broker_from_env
+
+    broker = broker_from_env()
+    up, _ = broker.status()
+    print(broker.start())
+    return broker.bootstrap, None if up else broker
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

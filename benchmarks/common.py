@@ -1,0 +1,135 @@
+"""What every benchmark shares: the figure record, the broker, synthetic events, child processes."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+__all__ = ["Context", "Figure", "WorkerChild", "case_created_batch", "rss_mib", "synthetic_cpr"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured number. ``target`` is what we hope for, in words; it is never asserted."""
+
+    bench: str
+    metric: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+
+@dataclass
+class Context:
+    bootstrap: str
+    quick: bool
+    partitions: int
+    run_id: str
+    workdir: Path
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def size(self, name: str, full: int, quick: int) -> int:
+        value = int(self.sizes.get(name, quick if self.quick else full))
+        self.sizes[name] = value
+        return value
+
+
+def synthetic_cpr(rng: random.Random) -> str:
+    """A CPR-shaped number that belongs to no one (random birth date and sequence number)."""
+    born = date(1950, 1, 1) + timedelta(days=rng.randrange(20000))
+    return f"{born:%d%m%y}{rng.choice('0123')}{rng.randrange(1000):03d}"
+
+
+def case_created_batch(n: int, seed: str, municipality: str = "851") -> list[tuple[str, object]]:
+    """``n`` CaseCreated events for ``n`` distinct synthetic citizens: (cpr, event)."""
+    from processors.events import CaseCreated
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    handover = date.today() + timedelta(days=30)
+    out: list[tuple[str, object]] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        cpr = synthetic_cpr(rng)
+        if cpr in seen:
+            continue
+        seen.add(cpr)
+        out.append((cpr, CaseCreated(
+            event_id=str(uuid.UUID(int=rng.getrandbits(128))), occurred_at=now, producer="dfdg-bench", cpr=cpr,
+            case_id=f"case-{len(out)}", receiving_municipality=municipality, jobcenter_municipality=municipality,
+            contact_group=18, handover_date=handover, cv_number="CV-1")))
+    return out
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """Resident set size from /proc (Linux), in MiB."""
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class WorkerChild:
+    """The real worker (``dfdg worker``) as a child process, its log lines collected."""
+
+    def __init__(self, bootstrap: str, app_id: str, data_dir: Path, partitions: int,
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DFDG_APP_ID": app_id,
+                    "DFDG_DATA_DIR": str(data_dir), "DFDG_DEV_MODE": "1", "DFDG_PARTITIONS": str(partitions),
+                    "DFDG_WEB_PORT": "0", "PYTHONPATH": str(REPO), **(extra_env or {})}
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> WorkerChild:
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker"],
+                                     env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout_s: float) -> float:
+        """Seconds since start until a log line containing ``text`` appeared."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.lines)):
+                return time.monotonic() - self.started_at
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited before {text!r}:\n" + "\n".join(self.lines[-30:]))
+            time.sleep(0.05)
+        raise RuntimeError(f"worker did not log {text!r} within {timeout_s:.0f}s:\n" + "\n".join(self.lines[-30:]))
+
+    def rss_mib(self) -> float:
+        assert self.proc is not None
+        return rss_mib(self.proc.pid)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)

@@ -1,0 +1,36 @@
+"""The subscriber's side of sealed notifications: its notification keys, read from its own
+key topic and unwrapped with its key-encryption key (see ``sinks.notify_keys``)."""
+
+from __future__ import annotations
+
+import json
+
+from schemas.records import Notification
+from sinks.notify_keys import notify_keys_topic, subscriber_kek, unwrap_for_subscriber
+from streams.crypto import open_sealed, sealed_key_id
+from streams.keystore import KeyTopic
+
+__all__ = ["SubscriberKeys", "personal_aad"]
+
+
+def personal_aad(notification_id: str) -> bytes:
+    # Binds the sealed personal part to its notification: it cannot be pasted into another.
+    return f"notification|{notification_id}".encode()
+
+
+class SubscriberKeys(KeyTopic):
+    def __init__(self, bootstrap: str, subscriber_id: str, kek: bytes | None = None) -> None:
+        key_encryption_key = kek if kek is not None else subscriber_kek(subscriber_id)
+        super().__init__(bootstrap, notify_keys_topic(subscriber_id),
+                         lambda citizen, wrapped: unwrap_for_subscriber(key_encryption_key, wrapped, citizen,
+                                                                        subscriber_id))
+
+    async def personal(self, notification: Notification, wait_s: float = 5.0) -> dict[str, str] | None:
+        """The notification's personal fields in clear, or None when it carries none.
+        Raises ``UnknownKey`` once the citizen has been deleted (the key is shredded)."""
+        if not notification.personal:
+            return None
+        key = await self.key_by_id(notification.citizen_key, sealed_key_id(notification.personal), wait_s)
+        opened: dict[str, str] = json.loads(open_sealed(key, notification.personal,
+                                                        personal_aad(notification.notification_id)))
+        return opened

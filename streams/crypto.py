@@ -1,0 +1,125 @@
+"""Crypto-shredding primitives: per-citizen data keys (AES-256-GCM) wrapped by a master key.
+
+Everything personal that the pipeline writes to Kafka is sealed with the citizen's data key.
+Deleting a citizen destroys that key, so every copy — in topic logs, consumer caches and
+backups — becomes unreadable at once, without rewriting a single log.
+
+Sealed bytes: ``D5 01`` | key id (16 bytes) | nonce (12 bytes) | ciphertext+tag. The marker
+differs from Avro single-object encoding (``C3 01``), so a reader can tell the two apart.
+The associated data binds a ciphertext to its purpose (e.g. the citizen key and the topic),
+so a sealed value cannot be moved to another citizen or context and still open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = [
+    "SEALED_MARKER",
+    "CryptoError",
+    "DataKey",
+    "MasterKey",
+    "derive_key",
+    "is_sealed",
+    "open_sealed",
+    "seal",
+]
+
+SEALED_MARKER = b"\xd5\x01"
+_HEADER = len(SEALED_MARKER) + 16 + 12
+
+
+class CryptoError(RuntimeError):
+    """A value cannot be opened: wrong key, destroyed key, or tampered bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataKey:
+    key_id: bytes  # 16 random bytes, stored beside every ciphertext it made
+    secret: bytes  # 32 bytes; never logged, never written unwrapped
+
+    @classmethod
+    def generate(cls) -> DataKey:
+        return cls(os.urandom(16), AESGCM.generate_key(bit_length=256))
+
+    def __repr__(self) -> str:  # keys must not end up in logs through a repr
+        return f"DataKey(key_id={self.key_id.hex()})"
+
+
+def seal(key: DataKey, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return SEALED_MARKER + key.key_id + nonce + AESGCM(key.secret).encrypt(nonce, plaintext, aad)
+
+
+def is_sealed(value: bytes | None) -> bool:
+    return bool(value) and value[:2] == SEALED_MARKER  # type: ignore[index]
+
+
+def sealed_key_id(value: bytes) -> bytes:
+    if not is_sealed(value) or len(value) < _HEADER + 16:
+        raise CryptoError("not a sealed value")
+    return value[2:18]
+
+
+def open_sealed(key: DataKey, value: bytes, aad: bytes) -> bytes:
+    if sealed_key_id(value) != key.key_id:
+        raise CryptoError("sealed with another key")
+    nonce = value[18:30]
+    try:
+        return AESGCM(key.secret).decrypt(nonce, value[_HEADER:], aad)
+    except Exception as exc:  # InvalidTag: tampered, or wrong associated data
+        raise CryptoError("sealed value does not open (tampered or wrong context)") from exc
+
+
+def derive_key(key: DataKey, purpose: str) -> DataKey:
+    """A key for one purpose (e.g. one subscriber) from a citizen's key: shredding the citizen's
+    key shreds every derived one, and one subscriber's key opens nothing of another's."""
+    secret = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(key.secret)
+    key_id = hmac.new(key.key_id, purpose.encode(), hashlib.sha256).digest()[:16]
+    return DataKey(key_id, secret)
+
+
+class MasterKey:
+    """Wraps data keys for storage on the key topic. From ``DFDG_MASTER_KEY`` (64 hex chars) or
+    ``DFDG_MASTER_KEY_FILE``; in dev mode a fixed, loudly logged development key."""
+
+    DEV_KEY = hashlib.sha256(b"dfdg-dev-mode-master-key-NOT-FOR-PRODUCTION").digest()
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != 32:
+            raise ValueError("the master key must be 32 bytes (64 hex characters)")
+        self._aead = AESGCM(secret)
+
+    def __repr__(self) -> str:
+        return "MasterKey(<hidden>)"
+
+    @classmethod
+    def from_env(cls, dev_mode: bool) -> MasterKey:
+        from streams.settings import ConfigError
+
+        if value := os.environ.get("DFDG_MASTER_KEY"):
+            return cls(bytes.fromhex(value.strip()))
+        if path := os.environ.get("DFDG_MASTER_KEY_FILE"):
+            return cls(bytes.fromhex(Path(path).read_text().strip()))
+        if dev_mode:
+            return cls(cls.DEV_KEY)
+        raise ConfigError("no master key: set DFDG_MASTER_KEY (64 hex chars) or DFDG_MASTER_KEY_FILE "
+                          "(or DFDG_DEV_MODE=1 for a local, non-secret development key)")
+
+    def wrap(self, key: DataKey, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return key.key_id + nonce + self._aead.encrypt(nonce, key.secret, aad)
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> DataKey:
+        try:
+            return DataKey(wrapped[:16], self._aead.decrypt(wrapped[16:28], wrapped[28:], aad))
+        except Exception as exc:
+            raise CryptoError("a data key does not unwrap with this master key") from exc

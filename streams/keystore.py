@@ -1,0 +1,177 @@
+"""Per-citizen data keys on a compacted Kafka topic, wrapped by the master key.
+
+Every worker reads the whole key topic into memory at start and keeps following it, so a key
+one worker creates is soon known to all. Rows are keyed ``<citizen key>:<key id>``: two workers
+that create a key for the same new citizen at the same moment both keep theirs (compaction
+keeps both rows), and every ciphertext names the key id it was sealed with.
+
+Shredding writes a tombstone for each of the citizen's rows: compaction then removes the
+wrapped keys from the log, and every sealed copy anywhere becomes unreadable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.crypto import DataKey, MasterKey
+from streams.kafka_auth import client_config
+from streams.logs import get_logger
+
+__all__ = ["KeyStore", "KeyTopic", "UnknownKey"]
+
+log = get_logger("dfdg.keys")
+
+
+class UnknownKey(LookupError):
+    """No such data key: never created here, or shredded."""
+
+
+Unwrap = Callable[[str, bytes], DataKey]
+
+
+class KeyTopic:
+    """Reads a compacted topic of wrapped data keys (rows ``<citizen key>:<key id hex>``) into
+    memory and keeps following it; a tombstone forgets the key."""
+
+    def __init__(self, bootstrap: str, topic: str, unwrap: Unwrap) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._unwrap = unwrap
+        self._keys: dict[str, dict[bytes, DataKey]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._follow: asyncio.Task[None] | None = None
+        self._loaded = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                          enable_auto_commit=False, **client_config())
+        await self._consumer.start()
+        await self._catch_up()
+        self._loaded.set()
+        self._follow = asyncio.create_task(self._follow_topic())
+
+    async def _catch_up(self) -> bool:
+        """Assign the topic's partitions (if it exists yet) and read them to their end."""
+        assert self._consumer is not None
+        if not self._consumer.assignment():
+            metadata = await self._consumer._client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(self._topic) or ()
+            if not partitions:
+                return False
+            tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            self._consumer.assign(tps)
+            await self._consumer.seek_to_beginning(*tps)
+        tps = list(self._consumer.assignment())
+        end = await self._consumer.end_offsets(tps)
+        while [tp for tp in tps if await self._consumer.position(tp) < end[tp]]:
+            self._apply(await self._consumer.getmany(*tps, timeout_ms=500))
+        return True
+
+    async def stop(self) -> None:
+        if self._follow:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def ready(self) -> None:
+        await self._loaded.wait()
+
+    async def _follow_topic(self) -> None:
+        assert self._consumer is not None
+        while not self._consumer.assignment():  # the topic is created when first needed
+            if not await self._catch_up():
+                await asyncio.sleep(2.0)
+        while True:
+            self._apply(await self._consumer.getmany(timeout_ms=1000))
+
+    def _apply(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        for records in batch.values():
+            for record in records:
+                citizen, _, key_hex = record.key.decode().partition(":")
+                if record.value is None:
+                    self._forget(citizen, bytes.fromhex(key_hex))
+                    continue
+                key = self._unwrap(citizen, record.value)
+                self._keys.setdefault(citizen, {})[key.key_id] = key
+
+    def _forget(self, citizen: str, key_id: bytes) -> None:
+        keys = self._keys.get(citizen)
+        if keys is not None:
+            keys.pop(key_id, None)
+            if not keys:
+                del self._keys[citizen]
+
+    def known(self, citizen: str) -> DataKey | None:
+        keys = self._keys.get(citizen)
+        return min(keys.values(), key=lambda k: k.key_id) if keys else None
+
+    def all_for(self, citizen: str) -> list[DataKey]:
+        return list(self._keys.get(citizen, {}).values())
+
+    async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = 5.0) -> DataKey:
+        """The key a value was sealed with; waits briefly for one another worker just created."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            key = self._keys.get(citizen, {}).get(key_id)
+            if key is not None:
+                return key
+            if loop.time() >= deadline:
+                raise UnknownKey("no data key with that id: shredded, or never created")
+            await asyncio.sleep(0.05)
+
+
+class KeyStore(KeyTopic):
+    """The pipeline's own key topic: creates keys on first use and shreds them on deletion."""
+
+    def __init__(self, bootstrap: str, topic: str, master: MasterKey) -> None:
+        super().__init__(bootstrap, topic, lambda citizen, wrapped: master.unwrap(wrapped, citizen.encode()))
+        self._master = master
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", **client_config())
+        await self._producer.start()
+        await super().start()
+        log.info("data keys loaded", citizens=len(self))
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._producer:
+            await self._producer.stop()
+
+    async def key_for(self, citizen: str) -> DataKey:
+        """The citizen's data key, created (durably, before first use) when there is none."""
+        if (key := self.known(citizen)) is not None:
+            return key
+        async with self._lock:
+            if (key := self.known(citizen)) is not None:
+                return key
+            key = DataKey.generate()
+            await self.put(citizen, key.key_id, self._master.wrap(key, citizen.encode()))
+            self._keys.setdefault(citizen, {})[key.key_id] = key
+            return key
+
+    async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
+        """Write one key row (``None``: a tombstone) to this topic or another key topic."""
+        assert self._producer is not None
+        await self._producer.send_and_wait(topic or self._topic, wrapped, key=f"{row_citizen}:{key_id.hex()}".encode())
+
+    async def shred(self, citizen: str) -> int:
+        """Destroy every data key of the citizen; returns how many."""
+        keys = [k.key_id for k in self.all_for(citizen)]
+        for key_id in keys:
+            await self.put(citizen, key_id, None)
+            self._forget(citizen, key_id)
+        return len(keys)

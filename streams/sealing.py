@@ -1,0 +1,97 @@
+"""What the worker seals before it writes to Kafka, and how it opens it again.
+
+One place decides the associated data of each kind of sealed value, so a value sealed for
+one purpose (an event, a state row, a notification, a dead letter) never opens as another.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sinks.notify_keys import notify_key_for, notify_keys_topic, subscriber_kek, wrap_for_subscriber
+from streams.crypto import is_sealed, open_sealed, seal, sealed_key_id
+from streams.keystore import KeyStore, UnknownKey
+
+__all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "state_aad"]
+
+
+def event_aad(owner: str) -> bytes:
+    return f"event|{owner}".encode()
+
+
+def state_aad(citizen: str) -> bytes:
+    return f"state|{citizen}".encode()
+
+
+def personal_aad(notification_id: str) -> bytes:
+    from dfdg.subscriber_keys import personal_aad as aad
+
+    return aad(notification_id)
+
+
+def dead_letter_owner(topic: str, partition: int, offset: int) -> str:
+    """The key owner of a dead letter that names no citizen (it could not be decoded)."""
+    return f"dlq-{topic}-{partition}-{offset}"
+
+
+class Sealer:
+    def __init__(self, keys: KeyStore, dev_mode: bool) -> None:
+        self.keys = keys
+        self._dev_mode = dev_mode
+        self._published: set[tuple[str, str, bytes]] = set()
+
+    async def start(self) -> None:
+        await self.keys.start()
+
+    async def stop(self) -> None:
+        await self.keys.stop()
+
+    # ---- events and dead letters ----
+
+    async def seal_event(self, owner: str, raw: bytes) -> bytes:
+        return seal(await self.keys.key_for(owner), raw, event_aad(owner))
+
+    async def open_event(self, owner: str, value: bytes) -> bytes:
+        """The original bytes (unsealed values, e.g. ``DeadlineDue``, pass through).
+        Raises ``UnknownKey`` for a citizen who has been deleted."""
+        if not is_sealed(value):
+            return value
+        key = await self.keys.key_by_id(owner, sealed_key_id(value))
+        return open_sealed(key, value, event_aad(owner))
+
+    # ---- state rows ----
+
+    async def seal_state(self, citizen: str, data: bytes) -> bytes:
+        return seal(await self.keys.key_for(citizen), data, state_aad(citizen))
+
+    async def open_state(self, citizen: str, value: bytes) -> bytes:
+        if not is_sealed(value):
+            return value
+        key = await self.keys.key_by_id(citizen, sealed_key_id(value))
+        return open_sealed(key, value, state_aad(citizen))
+
+    # ---- notifications ----
+
+    async def seal_personal(self, citizen: str, recipient: str, notification_id: str,
+                            personal: dict[str, str]) -> bytes:
+        key = notify_key_for(await self.keys.key_for(citizen), recipient)
+        marker = (citizen, recipient, key.key_id)
+        if marker not in self._published:
+            # The recipient's key reaches its key topic before the notification that needs it.
+            wrapped = wrap_for_subscriber(subscriber_kek(recipient, self._dev_mode), key, citizen, recipient)
+            await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
+            self._published.add(marker)
+        return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
+
+    # ---- deletion ----
+
+    async def shred(self, citizen: str, recipients: Iterable[str]) -> int:
+        """Destroy the citizen's keys: first every recipient's derived key, then the data keys."""
+        data_keys = self.keys.all_for(citizen)
+        for recipient in recipients:
+            for key in data_keys:
+                derived = notify_key_for(key, recipient)
+                await self.keys.put(citizen, derived.key_id, None, topic=notify_keys_topic(recipient))
+                self._published.discard((citizen, recipient, derived.key_id))
+        return await self.keys.shred(citizen)

@@ -1,0 +1,244 @@
+"""R7-R9 against the real broker: the worker runs the archive-then-delete saga, the archive
+(``receive_and_publish``) receipts the package, and only then is the citizen deleted everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import bagit
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from dfdg.cmd_archive import kafka_publish, receive_and_publish
+from dfdg.jsonio import event_from_json
+from dfdg.publisher import Publisher
+from dfdg.subscriber import Subscriber, read_topic
+from processors.deceased import held_areas
+from processors.events import Event
+from processors.state_codec import state_from_dict
+from schemas.archive_records import ArchiveReceipt, ArchiveRejected, DeletionCompleted
+from schemas.codec import Codec
+from schemas.topics import DELETION_COMPLETED
+from sinks.archive_bag import RECEIVED_DIR
+from sinks.archive_receiver import pending_bags
+from streams.pseudonym import citizen_key
+from streams.settings import DEV_PSEUDONYM_KEY
+from tests.sealed import open_state
+from tests.synthetic import synthetic_cpr
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.kafka
+
+TABLES = ("citizen-state", "deadlines", "archive-sagas")
+_MISSING = object()
+
+
+async def latest_value(bootstrap: str, topic: str, key: str) -> object:
+    """The last value written under ``key`` in ``topic`` (None: a tombstone; _MISSING: never written)."""
+    found: object = _MISSING
+    async for rec_key, _headers, value in read_topic(bootstrap, topic):
+        if rec_key == key.encode():
+            found = value
+    return found
+
+
+async def wait_until(check, worker: WorkerProcess, what: str, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{worker.tail()}")
+        await asyncio.sleep(1.0)
+
+
+def _events(cpr: str, unique: str) -> list[Event]:
+    handover = date.today() + timedelta(days=30)
+    return [
+        event_from_json("case-created", {  # INTEGRATION_PROGRAMME: must be archived (R9.1)
+            "cpr": cpr, "case_id": f"case-{unique}", "receiving_municipality": "851",
+            "jobcenter_municipality": "851", "contact_group": 27, "handover_date": handover.isoformat(),
+            "cv_number": "CV-1"}),
+        event_from_json("jobseeker-registered", {  # registration: no archive obligation
+            "cpr": cpr, "name": "Synthetic Person", "registration_date": date.today().isoformat(),
+            "municipality": "851", "benefit_category": "DP", "unemployment_degree": 1.0}),
+    ]
+
+
+def _death(cpr: str) -> Event:
+    return event_from_json("citizen-deceased", {"cpr": cpr, "date_of_death": date.today().isoformat()})
+
+
+async def _publish(bootstrap: str, *events: Event) -> None:
+    async with Publisher(bootstrap) as publisher:
+        for event in events:
+            await publisher.publish(event)
+
+
+async def _state(bootstrap: str, app_id: str, key: str) -> object:
+    raw = await latest_value(bootstrap, f"{app_id}-citizen-state-changelog", key)
+    if raw in (None, _MISSING):
+        return raw
+    return state_from_dict(json.loads(await open_state(bootstrap, app_id, key, raw)))  # type: ignore[arg-type]
+
+
+async def _held(bootstrap: str, app_id: str, key: str) -> set[str]:
+    state = await _state(bootstrap, app_id, key)
+    return set() if state in (None, _MISSING) else set(held_areas(state))  # type: ignore[arg-type]
+
+
+async def _receive(bootstrap: str, inbox: Path, app_id: str) -> list[ArchiveReceipt | ArchiveRejected]:
+    async with Publisher(bootstrap) as publisher:
+        return await receive_and_publish(inbox, kafka_publish(publisher, app_id=app_id))
+
+
+async def _deletions(bootstrap: str, key: str) -> list[DeletionCompleted]:
+    consumer = AIOKafkaConsumer(DELETION_COMPLETED, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    codec = Codec.default()
+    out: list[DeletionCompleted] = []
+    try:
+        for _ in range(5):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                out += [r for r in (codec.decode(rec.value) for rec in records if rec.key == key.encode())
+                        if isinstance(r, DeletionCompleted)]
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def _all_tombstoned(bootstrap: str, app_id: str, key: str) -> bool:
+    for table in TABLES:
+        value = await latest_value(bootstrap, f"{app_id}-{table}-changelog", key)
+        if value is not None:
+            return False
+    return True
+
+
+async def test_r7_1_unobligated_areas_go_at_once_archived_ones_after_the_receipt(bootstrap: str, unique: str,
+                                                                                  tmp_path: Path) -> None:
+    cpr = synthetic_cpr(random.Random(unique))
+    key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+    app_id, inbox = f"dfdg-saga-{unique}", tmp_path / "inbox"
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "worker", {"DFDG_ARCHIVE_INBOX": str(inbox)}).start()
+    try:
+        await _publish(bootstrap, *_events(cpr, unique))
+        await wait_until(lambda: _has(bootstrap, app_id, key, "registration"), worker, what="the registration in state")
+        await _publish(bootstrap, _death(cpr))
+        worker.wait_for("archive package delivered", 60)
+
+        async def registration_gone() -> bool:
+            return "registration" not in await _held(bootstrap, app_id, key)
+
+        await wait_until(registration_gone, worker, what="the at-once deletion")
+        held = await _held(bootstrap, app_id, key)
+        assert f"case/case-{unique}/CV" in held and "identity" in held  # archived areas wait for the receipt
+        (package,) = pending_bags(inbox)
+        bagit.Bag(str(package)).validate()  # raises if anything is wrong
+        assert not await _deletions(bootstrap, key)
+
+        outcomes = await _receive(bootstrap, inbox, app_id)
+        assert [type(o) for o in outcomes] == [ArchiveReceipt]
+        worker.wait_for("archive saga completed", 60)
+        await wait_until(lambda: _all_tombstoned(bootstrap, app_id, key), worker, what="tombstones on every changelog")
+        (done,) = await _deletions(bootstrap, key)
+        assert done.package_id == package.name and done.archived and done.rule == "R7.1"
+        assert f"case/case-{unique}/CV" in done.areas and "registration" in done.areas
+        kinds = await _notification_kinds(bootstrap, unique, key)
+        assert "citizen-deleted" in kinds and "citizen-deceased" in kinds
+    finally:
+        worker.stop()
+    log = "\n".join(worker.lines)
+    assert cpr not in log, "a CPR appeared in the worker's log"
+    assert '"logger": "dfdg.audit"' in log or "dfdg.audit" in log
+
+
+async def _has(bootstrap: str, app_id: str, key: str, area: str) -> bool:
+    return area in await _held(bootstrap, app_id, key)
+
+
+async def _notification_kinds(bootstrap: str, unique: str, key: str) -> list[str]:
+    kinds: list[str] = []
+    async with Subscriber("jobcenter:851", bootstrap, group_id=f"jobcenter.851.saga-{unique}") as sub:
+        for _ in range(20):
+            async for n in sub.notifications(idle_timeout_s=1.0):
+                if n.citizen_key == key:
+                    kinds.append(n.kind)
+            if "citizen-deleted" in kinds:
+                break
+    return kinds
+
+
+async def test_r7_2_a_crash_after_delivery_resumes_with_one_package(bootstrap: str, unique: str,
+                                                                    tmp_path: Path) -> None:
+    cpr = synthetic_cpr(random.Random(unique))
+    key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+    app_id, inbox = f"dfdg-saga-{unique}", tmp_path / "inbox"
+    env = {"DFDG_ARCHIVE_INBOX": str(inbox)}
+    crashing = WorkerProcess(bootstrap, app_id, tmp_path / "worker",
+                             {**env, "DFDG_TEST_CRASH_AT": f"after-archive-delivery:{key}"}).start()
+    try:
+        await _publish(bootstrap, *_events(cpr, unique))
+        await wait_until(lambda: _has(bootstrap, app_id, key, "registration"), crashing, what="the registration")
+        await _publish(bootstrap, _death(cpr))
+        assert crashing.proc is not None
+        deadline = time.monotonic() + 60
+        while crashing.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert crashing.proc.returncode == -9, crashing.tail()
+    finally:
+        crashing.kill()
+    assert len(pending_bags(inbox)) == 1
+    assert "registration" in await _held(bootstrap, app_id, key)  # killed before anything was deleted
+
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "worker", env).start()
+    try:
+        await wait_until(lambda: _gone(bootstrap, app_id, key, "registration"), worker, what="the resumed deletion")
+        assert f"case/case-{unique}/CV" in await _held(bootstrap, app_id, key)  # still no receipt
+        outcomes = await _receive(bootstrap, inbox, app_id)
+        assert [type(o) for o in outcomes] == [ArchiveReceipt]
+        worker.wait_for("archive saga completed", 60)
+        await wait_until(lambda: _all_tombstoned(bootstrap, app_id, key), worker, what="tombstones on every changelog")
+        assert len(await _deletions(bootstrap, key)) == 1
+    finally:
+        worker.stop()
+    received = [p for p in (inbox / RECEIVED_DIR).iterdir() if p.is_dir()]
+    assert len(received) == 1 and not pending_bags(inbox), "the package was delivered more than once"
+
+
+async def _gone(bootstrap: str, app_id: str, key: str, area: str) -> bool:
+    return area not in await _held(bootstrap, app_id, key)
+
+
+async def test_r7_2_a_corrupted_package_gets_no_receipt_and_nothing_is_deleted(bootstrap: str, unique: str,
+                                                                               tmp_path: Path) -> None:
+    cpr = synthetic_cpr(random.Random(unique))
+    key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+    app_id, inbox = f"dfdg-saga-{unique}", tmp_path / "inbox"
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "worker", {"DFDG_ARCHIVE_INBOX": str(inbox)}).start()
+    try:
+        await _publish(bootstrap, *_events(cpr, unique))
+        await wait_until(lambda: _has(bootstrap, app_id, key, "registration"), worker, what="the registration in state")
+        await _publish(bootstrap, _death(cpr))
+        worker.wait_for("archive package delivered", 60)
+        (package,) = pending_bags(inbox)
+        payload = package / "data" / "cases.jsonl"
+        data = bytearray(payload.read_bytes())
+        data[10] = ord("X") if data[10] != ord("X") else ord("Y")
+        payload.write_bytes(bytes(data))
+
+        outcomes = await _receive(bootstrap, inbox, app_id)
+        assert [type(o) for o in outcomes] == [ArchiveRejected]
+        worker.wait_for("ALERT archive saga needs an operator", 60)
+        assert f"case/case-{unique}/CV" in await _held(bootstrap, app_id, key)
+        assert await latest_value(bootstrap, f"{app_id}-archive-sagas-changelog", key) not in (None, _MISSING)
+        assert not await _deletions(bootstrap, key)
+    finally:
+        worker.stop()

@@ -1,0 +1,125 @@
+"""The in-memory deadline index (R3.1 and every other deadline): what pops when, and what never pops twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from processors.clock import passed_at
+from processors.model import Deadline
+from streams.deadlines import DeadlineIndex, DueDeadline, decode_row, encode_row
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _due(citizen: str, deadline_id: str, hours: float, partition: int = 0) -> DueDeadline:
+    fires_at = (T0 + timedelta(hours=hours)).timestamp()
+    return DueDeadline(fires_at, citizen, deadline_id, "R3.1", "2026-03-01", "case-1", partition)
+
+
+def _ids(entries: list[DueDeadline]) -> list[str]:
+    return [e.deadline_id for e in entries]
+
+
+def test_r3_1_pops_in_due_order_and_only_what_is_due() -> None:
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", "a-late", 5), _due("a", "a-early", 1)])
+    index.replace_citizen("b", [_due("b", "b-mid", 3)])
+    assert len(index) == 3
+    assert index.pop_due(T0, {0}) == []
+    assert _ids(index.pop_due(T0 + timedelta(hours=3), {0})) == ["a-early", "b-mid"]
+    assert len(index) == 1
+    assert _ids(index.pop_due(T0 + timedelta(hours=10), {0})) == ["a-late"]
+    assert index.pop_due(T0 + timedelta(days=100), {0}) == []
+    assert len(index) == 0
+
+
+def test_r3_1_pop_due_respects_the_limit_and_keeps_the_rest() -> None:
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", f"d{i}", i) for i in range(5)])
+    later = T0 + timedelta(hours=10)
+    assert _ids(index.pop_due(later, {0}, limit=2)) == ["d0", "d1"]
+    assert _ids(index.pop_due(later, {0})) == ["d2", "d3", "d4"]
+
+
+def test_r3_1_a_cancelled_deadline_never_pops() -> None:
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", "keep", 1), _due("a", "cancel", 2)])
+    index.replace_citizen("a", [_due("a", "keep", 1)])
+    assert _ids(index.pop_due(T0 + timedelta(hours=5), {0})) == ["keep"]
+    index.replace_citizen("b", [_due("b", "gone", 1)])
+    index.replace_citizen("b", [])
+    assert index.pop_due(T0 + timedelta(hours=5), {0}) == []
+    assert len(index) == 0
+    assert index.oldest_overdue_seconds(T0 + timedelta(hours=5)) == 0.0
+
+
+def test_r3_1_only_actively_owned_partitions_fire_and_the_others_stay() -> None:
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", "on-0", 1, partition=0)])
+    index.replace_citizen("b", [_due("b", "on-1", 1, partition=1)])
+    later = T0 + timedelta(hours=2)
+    assert _ids(index.pop_due(later, {0})) == ["on-0"]
+    assert index.pop_due(later, {0}) == []
+    assert len(index) == 1
+    assert index.oldest_overdue_seconds(later) == 3600.0
+    assert _ids(index.pop_due(later, {0, 1})) == ["on-1"]
+
+
+def test_r3_1_an_inflight_deadline_is_not_pushed_again_when_the_row_is_rewritten() -> None:
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", "fired", 1), _due("a", "later", 50)])
+    now = T0 + timedelta(hours=2)
+    assert _ids(index.pop_due(now, {0})) == ["fired"]
+    # Another event for the citizen rewrites the row before its DeadlineDue is handled:
+    # the row still lists the in-flight deadline, which must not fire a second time.
+    index.replace_citizen("a", [_due("a", "fired", 1), _due("a", "later", 50), _due("a", "new", 1.5)])
+    assert _ids(index.pop_due(now, {0})) == ["new"]
+    # The DeadlineDue is handled: the row drops it; nothing more is due.
+    index.replace_citizen("a", [_due("a", "later", 50)])
+    assert index.pop_due(now, {0}) == []
+    assert _ids(index.pop_due(T0 + timedelta(hours=60), {0})) == ["later"]
+
+
+def test_r3_1_a_deadline_set_again_after_it_was_handled_fires_again() -> None:
+    # In-flight memory ends once the row no longer lists the id; a later row naming it is new.
+    index = DeadlineIndex()
+    index.replace_citizen("a", [_due("a", "x", 1)])
+    now = T0 + timedelta(hours=2)
+    assert _ids(index.pop_due(now, {0})) == ["x"]
+    index.replace_citizen("a", [])
+    index.replace_citizen("a", [_due("a", "x", 1)])
+    assert _ids(index.pop_due(now, {0})) == ["x"]
+
+
+def test_r3_1_rebuild_replaces_everything_from_the_table_rows() -> None:
+    handover = date(2026, 3, 1)
+    deadlines = [Deadline("R3.1", handover, "case-1"), Deadline("R5.1", date(2026, 3, 31), "case-1")]
+    row = encode_row(3, deadlines)
+    decoded = list(decode_row("a", row))
+    assert {e.deadline_id for e in decoded} == {d.deadline_id for d in deadlines}
+    assert all(e.partition == 3 and e.citizen_key == "a" for e in decoded)
+
+    index = DeadlineIndex()
+    index.replace_citizen("stale", [_due("stale", "old", 0)])
+    index.rebuild([("a", row), ("b", encode_row(1, [Deadline("R3.1", date(2026, 2, 1), "case-2")]))])
+    assert len(index) == 3
+    at_handover = passed_at(handover)
+    assert index.pop_due(at_handover - timedelta(seconds=1), {1, 3})[0].citizen_key == "b"
+    popped = index.pop_due(at_handover, {1, 3})
+    assert [(e.citizen_key, e.rule) for e in popped] == [("a", "R3.1")]
+    assert index.pop_due(at_handover, {1, 3}) == []
+
+
+def test_r3_1_rebuild_forgets_inflight_so_the_table_row_fires_again() -> None:
+    # After a rebalance the table is the truth: a deadline sent but not yet handled is sent
+    # again; the processor's fired set makes the repeat a no-op.
+    index = DeadlineIndex()
+    row = encode_row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")])
+    index.rebuild([("a", row)])
+    now = T0
+    assert len(index.pop_due(now, {0})) == 1
+    index.rebuild([("a", row)])
+    assert len(index.pop_due(now, {0})) == 1
+    index.clear()
+    assert len(index) == 0
+    assert index.pop_due(now, {0}) == []
