@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -131,18 +131,29 @@ class KeyTopic:
             await asyncio.sleep(0.05)
 
 
-class KeyStore(KeyTopic):
-    """The pipeline's own key topic: creates keys on first use and shreds them on deletion."""
+Send = Callable[[str, bytes, bytes | None], Awaitable[object]]
 
-    def __init__(self, bootstrap: str, topic: str, master: MasterKey) -> None:
+
+class KeyStore(KeyTopic):
+    """The pipeline's own key topic: creates keys on first use and shreds them on deletion.
+
+    In the worker, key rows go out through the worker's own producer (``send``), which Faust
+    flushes before it commits an offset: a key is durable before the input that needed it is
+    marked done, without a round trip per new citizen. If the worker dies first, the input is
+    processed again and gets a key again; a copy sealed with a key that never reached Kafka
+    cannot be opened and is skipped. Tools without a worker write and wait."""
+
+    def __init__(self, bootstrap: str, topic: str, master: MasterKey, send: Send | None = None) -> None:
         super().__init__(bootstrap, topic, lambda citizen, wrapped: master.unwrap(wrapped, citizen.encode()))
         self._master = master
+        self._send = send
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", **client_config())
-        await self._producer.start()
+        if self._send is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", **client_config())
+            await self._producer.start()
         await super().start()
         log.info("data keys loaded", citizens=len(self))
 
@@ -165,8 +176,12 @@ class KeyStore(KeyTopic):
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
         """Write one key row (``None``: a tombstone) to this topic or another key topic."""
+        row = f"{row_citizen}:{key_id.hex()}".encode()
+        if self._send is not None:
+            await self._send(topic or self._topic, row, wrapped)
+            return
         assert self._producer is not None
-        await self._producer.send_and_wait(topic or self._topic, wrapped, key=f"{row_citizen}:{key_id.hex()}".encode())
+        await self._producer.send_and_wait(topic or self._topic, wrapped, key=row)
 
     async def shred(self, citizen: str) -> int:
         """Destroy every data key of the citizen; returns how many."""
