@@ -8,6 +8,9 @@ import pytest
 
 from tests.kafka_fixture import KafkaForTests, kafka_for_tests
 
+# The webhook endpoint fixture (``receiver``), shared by the webhook sink and runner tests.
+pytest_plugins = ["tests.webhook_receiver"]
+
 # Tests run with the development keys (pseudonyms, master key, subscribers' key-encryption
 # keys); the worker refuses these outside dev mode, which tests of that refusal set explicitly.
 os.environ.setdefault("DFDG_DEV_MODE", "1")

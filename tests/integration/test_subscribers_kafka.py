@@ -4,19 +4,15 @@ worker's codec straight onto a subscriber's topic, keyed by citizen key, as the 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from standardwebhooks.webhooks import Webhook
 
 from dfdg.subscriber import Subscriber
 from dfdg.webhook_runner import WebhookRunner, group_for
@@ -27,10 +23,10 @@ from schemas.records import Notification
 from sinks import registry_store
 from sinks.webhook_retry import RetryPolicy
 from streams.topics import ensure_topics, notify_topic_specs
+from tests.webhook_receiver import SECRET, Receiver
 
 pytestmark = pytest.mark.kafka
 
-SECRET = "whsec_" + base64.b64encode(b"synthetic-test-secret-0123456789").decode()
 FAST = RetryPolicy(base_delay=0.2, jitter=0.0, max_attempts=10)
 CITIZENS = ("A", "B", "C", "D")
 PARTITIONS = 3
@@ -177,42 +173,6 @@ async def test_suspension_mid_stream_stops_reading_and_a_repeated_notification_i
 # ---- b. the webhook runner against Kafka and a real HTTP endpoint ---------------------------
 
 
-@dataclass
-class Receiver:
-    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
-    accepted: list[str] = field(default_factory=list)
-    attempts: Counter[str] = field(default_factory=Counter)
-    bad_signatures: list[str] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        msg_id = request.headers["webhook-id"]
-        try:
-            Webhook(SECRET).verify(body, dict(request.headers))
-        except Exception as exc:  # noqa: BLE001 - recorded and asserted on
-            self.bad_signatures.append(f"{msg_id}: {exc}")
-        self.attempts[msg_id] += 1
-        if answers := self.script.get(msg_id):
-            status, headers = answers.pop(0)
-            return web.Response(status=status, headers=headers)
-        self.accepted.append(msg_id)
-        return web.Response(status=200)
-
-
-@pytest.fixture()
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/hook"
-    yield rec
-    await runner.cleanup()
 
 
 def webhook_registry(tmp_path: Path, sub_id: str, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:

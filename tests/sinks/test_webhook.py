@@ -3,71 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-
-import pytest
-from aiohttp import web
-from standardwebhooks.webhooks import Webhook
 
 from processors.subscribers import Registry
 from sinks import registry_store
 from sinks.webhook import Outcome, WebhookDispatcher, WebhookEndpoint, WebhookMessage, disable_in_registry
 from sinks.webhook_retry import MAX_BACKOFF_SECONDS, RetryPolicy, parse_retry_after
 from sinks.webhook_store import FailedDeliveryStore
+from tests.webhook_receiver import SECRET, Receiver
 
-SECRET = "whsec_" + base64.b64encode(b"synthetic-test-secret-0123456789").decode()
 FAST = RetryPolicy(base_delay=1.0, jitter=0.0, max_attempts=8)
 
 
-@dataclass
-class Receiver:
-    """A webhook endpoint: ``script[id]`` is the list of answers to give, then 200."""
-
-    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
-    default: int = 200
-    accepted: list[str] = field(default_factory=list)
-    attempts: Counter[str] = field(default_factory=Counter)
-    bad_signatures: list[str] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        msg_id = request.headers["webhook-id"]
-        try:
-            Webhook(SECRET).verify(body, dict(request.headers))
-        except Exception as exc:  # noqa: BLE001 - recorded and asserted on
-            self.bad_signatures.append(f"{msg_id}: {exc}")
-        self.attempts[msg_id] += 1
-        answers = self.script.get(msg_id, [])
-        if answers:
-            status, headers = answers.pop(0)
-            return web.Response(status=status, headers=headers)
-        if self.default != 200:
-            return web.Response(status=self.default)
-        self.accepted.append(msg_id)
-        return web.Response(status=200)
-
-
-@pytest.fixture()
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/hook"
-    yield rec
-    await runner.cleanup()
 
 
 class Sleeps:
