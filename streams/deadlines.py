@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from sys import intern
 
 from processors.clock import passed_at
 from processors.model import Deadline
@@ -43,8 +44,8 @@ def _fires_at(due: date) -> float:
 
 
 def entries_for(citizen_key: str, partition: int, pending: Iterable[Deadline]) -> list[DueDeadline]:
-    return [DueDeadline(_fires_at(d.due_date), citizen_key, d.deadline_id, d.rule, d.due_date.isoformat(),
-                        d.case_id, partition) for d in pending]
+    return [DueDeadline(_fires_at(d.due_date), citizen_key, d.deadline_id, intern(d.rule),
+                        intern(d.due_date.isoformat()), d.case_id, partition) for d in pending]
 
 
 def encode_row(partition: int, pending: Iterable[Deadline]) -> bytes:
@@ -59,7 +60,8 @@ def decode_row(citizen_key: str, row: bytes) -> Iterator[DueDeadline]:
     data = json.loads(row)
     partition = int(data["p"])
     for fires_at, deadline_id, rule, due, case_id in data["d"]:
-        yield DueDeadline(float(fires_at), citizen_key, deadline_id, rule, due, case_id, partition)
+        # Rules and dates repeat across a million rows: one shared string each, not one per row.
+        yield DueDeadline(float(fires_at), citizen_key, deadline_id, intern(rule), intern(due), case_id, partition)
 
 
 class DeadlineIndex:
@@ -68,7 +70,9 @@ class DeadlineIndex:
 
     def __init__(self) -> None:
         self._heap: list[DueDeadline] = []
-        self._live: dict[str, frozenset[str]] = {}
+        # Per citizen, the ids still pending: a tuple, as a citizen has a handful at most and a
+        # small frozenset costs four times the memory (1M citizens: ~170 MB).
+        self._live: dict[str, tuple[str, ...]] = {}
         # Sent as DeadlineDue but not yet handled by the citizen agent: not to be pushed again
         # when another event for the same citizen rewrites its row meanwhile.
         self._inflight: dict[str, set[str]] = {}
@@ -84,14 +88,14 @@ class DeadlineIndex:
     def replace_citizen(self, citizen_key: str, entries: Iterable[DueDeadline]) -> None:
         """Make ``entries`` the citizen's pending set (new ones pushed, missing ones cancelled)."""
         entries = list(entries)
-        known = self._live.get(citizen_key, frozenset())
-        ids = frozenset(e.deadline_id for e in entries)
+        known = self._live.get(citizen_key, ())
+        ids = tuple(e.deadline_id for e in entries)
         inflight = self._inflight.get(citizen_key, set())
         for entry in entries:
             if entry.deadline_id not in known and entry.deadline_id not in inflight:
                 heapq.heappush(self._heap, entry)
         if inflight:
-            inflight &= ids
+            inflight &= set(ids)
             if not inflight:
                 del self._inflight[citizen_key]
         if ids:
@@ -106,7 +110,7 @@ class DeadlineIndex:
             citizen = list(decode_row(key, row))
             entries.extend(citizen)
             if citizen:
-                self._live[key] = frozenset(e.deadline_id for e in citizen)
+                self._live[key] = tuple(e.deadline_id for e in citizen)
         heapq.heapify(entries)
         self._heap = entries
 
@@ -123,7 +127,7 @@ class DeadlineIndex:
             if entry.partition not in owned_partitions:
                 skipped.append(entry)  # owned elsewhere now; the rebuild after rebalance drops it
                 continue
-            remaining = live - {entry.deadline_id}
+            remaining = tuple(i for i in live if i != entry.deadline_id)
             if remaining:
                 self._live[entry.citizen_key] = remaining
             else:
