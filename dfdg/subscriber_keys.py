@@ -6,16 +6,11 @@ from __future__ import annotations
 import json
 
 from schemas.records import Notification
-from sinks.notify_keys import notify_keys_topic, subscriber_kek, unwrap_for_subscriber
+from sinks.notify_keys import notify_keys_topic, personal_aad, subscriber_kek, unwrap_for_subscriber
 from streams.crypto import open_sealed, sealed_key_id
 from streams.keystore import KeyTopic
 
-__all__ = ["SubscriberKeys", "personal_aad"]
-
-
-def personal_aad(notification_id: str) -> bytes:
-    # Binds the sealed personal part to its notification: it cannot be pasted into another.
-    return f"notification|{notification_id}".encode()
+__all__ = ["SubscriberKeys"]
 
 
 class SubscriberKeys(KeyTopic):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
+from typing import TypeVar
 
 from processors import absence, deceased, lifecycle, registration, retention
 from processors.events import DeadlineDue, Event
@@ -20,35 +21,27 @@ from processors.routing import recipients
 __all__ = ["Delivery", "Outcome", "UnhandledEvent", "process"]
 
 Handler = Callable[[CitizenState, Event, datetime], Decision]
+K = TypeVar("K")
 
 
 class UnhandledEvent(LookupError):
     """No handler for this event type or deadline rule: a wiring bug, not bad input."""
 
 
-def _merge(*tables: Mapping[type[Event], Handler]) -> Mapping[type[Event], Handler]:
-    merged: dict[type[Event], Handler] = {}
+def _merge(what: str, *tables: Mapping[K, Handler]) -> Mapping[K, Handler]:
+    """One table from the modules' tables; a key claimed twice is a wiring bug, caught at import."""
+    merged: dict[K, Handler] = {}
     for table in tables:
-        for event_type, handler in table.items():
-            if event_type in merged:
-                raise ValueError(f"two handlers for {event_type.__name__}")
-            merged[event_type] = handler
+        for key, handler in table.items():
+            if key in merged:
+                raise ValueError(f"two handlers for {what} {getattr(key, '__name__', key)}")
+            merged[key] = handler
     return MappingProxyType(merged)
 
 
-def _merge_rules(*tables: Mapping[str, Handler]) -> Mapping[str, Handler]:
-    merged: dict[str, Handler] = {}
-    for table in tables:
-        for rule, handler in table.items():
-            if rule in merged:
-                raise ValueError(f"two handlers for deadline rule {rule}")
-            merged[rule] = handler
-    return MappingProxyType(merged)
-
-
-HANDLERS = _merge(lifecycle.HANDLERS, absence.HANDLERS, registration.HANDLERS, deceased.HANDLERS,
+HANDLERS = _merge("event", lifecycle.HANDLERS, absence.HANDLERS, registration.HANDLERS, deceased.HANDLERS,
                   retention.HANDLERS)
-DEADLINE_HANDLERS = _merge_rules(lifecycle.DEADLINE_HANDLERS, retention.DEADLINE_HANDLERS)
+DEADLINE_HANDLERS = _merge("deadline rule", lifecycle.DEADLINE_HANDLERS, retention.DEADLINE_HANDLERS)
 
 
 @dataclass(frozen=True, slots=True)

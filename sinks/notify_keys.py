@@ -28,6 +28,7 @@ from streams.crypto import CryptoError, DataKey, MasterKey, derive_key
 __all__ = [
     "notify_key_for",
     "notify_keys_topic",
+    "personal_aad",
     "subscriber_kek",
     "unwrap_for_subscriber",
     "wrap_for_subscriber",
@@ -61,6 +62,11 @@ def subscriber_kek(subscriber_id: str, dev_mode: bool | None = None) -> bytes:
 
     raise ConfigError(f"no key-encryption key for {subscriber_id}: put {role}-{ident}.kek in "
                       "DFDG_SUBSCRIBER_KEKS_DIR (or set DFDG_DEV_MODE=1 for development keys)")
+
+
+def personal_aad(notification_id: str) -> bytes:
+    """Binds a notification's sealed personal part to that notification: it cannot be pasted into another."""
+    return f"notification|{notification_id}".encode()
 
 
 def _aad(citizen: str, subscriber_id: str) -> bytes:

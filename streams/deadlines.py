@@ -16,7 +16,7 @@ import heapq
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from sys import intern
 
@@ -146,11 +146,3 @@ class DeadlineIndex:
                 return max(0.0, now.timestamp() - head.fires_at)
             heapq.heappop(self._heap)
         return 0.0
-
-
-def due_date_of(entry: DueDeadline) -> date:
-    return date.fromisoformat(entry.due_date)
-
-
-def fires_at_utc(entry: DueDeadline) -> datetime:
-    return datetime.fromtimestamp(entry.fires_at, UTC)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from sinks.notify_keys import notify_key_for, notify_keys_topic, subscriber_kek, wrap_for_subscriber
+from sinks.notify_keys import (
+    notify_key_for,
+    notify_keys_topic,
+    personal_aad,
+    subscriber_kek,
+    wrap_for_subscriber,
+)
 from streams.crypto import is_sealed, open_sealed, seal, sealed_key_id
 from streams.keystore import KeyStore, UnknownKey
 
@@ -22,12 +28,6 @@ def event_aad(owner: str) -> bytes:
 
 def state_aad(citizen: str) -> bytes:
     return f"state|{citizen}".encode()
-
-
-def personal_aad(notification_id: str) -> bytes:
-    from dfdg.subscriber_keys import personal_aad as aad
-
-    return aad(notification_id)
 
 
 def dead_letter_owner(topic: str, partition: int, offset: int) -> str:
