@@ -14,6 +14,7 @@ from sinks.dead_letter import original_headers
 from streams.crypto import MasterKey, is_sealed, open_sealed, sealed_key_id
 from streams.keystore import KeyStore, UnknownKey
 from streams.sealing import event_aad
+from streams.settings import dev_mode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,7 +76,7 @@ class Opener:
             return letter.value
         app_id = letter.header("dlq.group") or "dfdg"
         if app_id not in self._stores:
-            store = KeyStore(self._bootstrap, citizen_keys_topic(app_id), MasterKey.from_env(_dev_mode()))
+            store = KeyStore(self._bootstrap, citizen_keys_topic(app_id), MasterKey.from_env(dev_mode()))
             await store.start()
             self._stores[app_id] = store
         owner = letter.header("dlq.sealed-for")
@@ -85,10 +86,6 @@ class Opener:
     async def close(self) -> None:
         for store in self._stores.values():
             await store.stop()
-
-
-def _dev_mode() -> bool:
-    return os.environ.get("DFDG_DEV_MODE", "").lower() in {"1", "true", "yes", "on"}
 
 
 async def _run(args: argparse.Namespace) -> int:

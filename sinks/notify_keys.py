@@ -54,7 +54,9 @@ def subscriber_kek(subscriber_id: str, dev_mode: bool | None = None) -> bytes:
         if path.exists():
             return bytes.fromhex(path.read_text().strip())
     if dev_mode is None:
-        dev_mode = os.environ.get("DFDG_DEV_MODE", "").lower() in {"1", "true", "yes", "on"}
+        from streams.settings import dev_mode as dev_mode_setting
+
+        dev_mode = dev_mode_setting()
     if dev_mode:
         return HKDF(algorithm=SHA256(), length=32, salt=None,
                     info=f"dev-subscriber-kek|{subscriber_id}".encode()).derive(MasterKey.DEV_KEY)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ConfigError", "Settings", "dev_mode"]
 
 
 class ConfigError(RuntimeError):
@@ -20,6 +20,11 @@ def _env(name: str, default: str) -> str:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def dev_mode() -> bool:
+    """DFDG_DEV_MODE: development keys allowed (the one place that reads it)."""
+    return _flag("DFDG_DEV_MODE")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        dev_mode = _flag("DFDG_DEV_MODE")
+        dev = dev_mode()
         home = Path(_env("DFDG_HOME", str(Path.home() / ".cache" / "dfdg")))
         return cls(
             bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -50,8 +55,8 @@ class Settings:
             web_host=_env("DFDG_WEB_HOST", "127.0.0.1"),
             data_dir=Path(_env("DFDG_DATA_DIR", str(home / "worker-data"))),
             store=_env("DFDG_STORE", "rocksdb://"),
-            dev_mode=dev_mode,
-            pseudonym_key=_pseudonym_key(dev_mode),
+            dev_mode=dev,
+            pseudonym_key=_pseudonym_key(dev),
             archive_inbox=Path(_env("DFDG_ARCHIVE_INBOX", str(home / "archive-inbox"))),
             subscribers_file=Path(_env("DFDG_SUBSCRIBERS_FILE", str(Path(__file__).parent.parent / "config"
                                                                     / "subscribers.json"))),
