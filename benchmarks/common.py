@@ -46,10 +46,17 @@ class Context:
         return value
 
 
+# Births from 1950 for 20,000 days (to October 2004): adults (at least 15, R1.5) on any date from 2020.
+BORN_FROM = date(1950, 1, 1)
+BORN_TO = BORN_FROM + timedelta(days=20000)
+
+
 def synthetic_cpr(rng: random.Random) -> str:
-    """A CPR-shaped number that belongs to no one (random birth date and sequence number)."""
-    born = date(1950, 1, 1) + timedelta(days=rng.randrange(20000))
-    return f"{born:%d%m%y}{rng.choice('0123')}{rng.randrange(1000):03d}"
+    """A valid CPR number that belongs to no one (random birth date and sequence number, the 7th
+    digit matching the birth year's century), born in ``[BORN_FROM, BORN_TO)``."""
+    from dfdg.scenario import synthetic_cpr as generate  # imported here, like CaseCreated below: light children
+
+    return generate(rng, BORN_FROM, BORN_TO)
 
 
 def case_created_batch(n: int, seed: str, municipality: str = "851") -> list[tuple[str, object]]:

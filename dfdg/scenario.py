@@ -36,7 +36,8 @@ from processors.events import (
     topic_for,
 )
 
-__all__ = ["DEFAULT_START", "Scenario", "Step", "build_scenario", "subscriber_directory", "write_scenario"]
+__all__ = ["CPR_YEARS", "DEFAULT_START", "Scenario", "Step", "build_scenario", "subscriber_directory",
+           "synthetic_cpr", "write_scenario"]
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 DEFAULT_START = datetime(2026, 3, 1, 0, 0, tzinfo=LOCAL)
@@ -81,12 +82,31 @@ def subscriber_directory(path: Path = _SUBSCRIBERS) -> tuple[list[str], list[str
     return municipalities or ["101"], funds or ["5"]
 
 
-def _cpr(rng: random.Random) -> str:
-    # Born 1960-2004: all adults (R1.5) on every date of the scenario; century digit per DOMAIN.md.
-    born = date(1960, 1, 1) + timedelta(days=rng.randrange((date(2004, 12, 31) - date(1960, 1, 1)).days))
-    yy = born.year % 100
-    seventh = rng.choice([0, 1, 2, 3]) if born.year < 2000 else rng.choice([4, 9])
-    return f"{born:%d%m}{yy:02d}{seventh}{rng.randrange(1000):03d}"
+# The years a CPR number can encode, and for each span the 7th digits used here for it: each digit
+# maps the two-digit year back to this century under ``processors.validation.cpr_birth_date``
+# (0-3: 1900s; 4 and 9: 2000-2036, else 1900s; 5-8: 2000-2057, else 1800s). 1937-1999 could also
+# take 4 or 9 and 2000-2036 also 5-8; the subsets kept are the ones earlier versions drew from,
+# so a seed still gives the same CPR numbers.
+_CPR_CENTURY_DIGITS = ((1858, 1899, "5678"), (1900, 1999, "0123"), (2000, 2036, "49"), (2037, 2057, "5678"))
+CPR_YEARS = (_CPR_CENTURY_DIGITS[0][0], _CPR_CENTURY_DIGITS[-1][1])
+# Born 1960-2004: all adults (R1.5, at least 15) on every date of the default scenario.
+_BORN_FROM, _BORN_TO = date(1960, 1, 1), date(2004, 12, 31)
+
+
+def synthetic_cpr(rng: random.Random, born_from: date = _BORN_FROM, born_to: date = _BORN_TO) -> str:
+    """A valid CPR number that belongs to no one: a random birth date in ``[born_from, born_to)``
+    (``born_to`` itself excluded), the 7th digit that gives that date's century back, and a random
+    sequence number. Modulus 11 is not kept (nor checked by the pipeline).
+
+    Raises ``ValueError`` when the range is empty or reaches outside the years in ``CPR_YEARS``.
+    """
+    days = (born_to - born_from).days
+    last = born_to - timedelta(days=1)
+    if days <= 0 or born_from.year < CPR_YEARS[0] or last.year > CPR_YEARS[1]:
+        raise ValueError(f"a synthetic CPR needs a non-empty birth range within {CPR_YEARS[0]}-{CPR_YEARS[1]}")
+    born = born_from + timedelta(days=rng.randrange(days))
+    digits = next(d for first, end, d in _CPR_CENTURY_DIGITS if first <= born.year <= end)
+    return f"{born:%d%m}{born.year % 100:02d}{rng.choice(digits)}{rng.randrange(1000):03d}"
 
 
 class _Builder:
@@ -123,9 +143,9 @@ def build_scenario(citizens: int = 300, days: int = 120, seed: int = 2026,
     # Registrations and cases come in the first ~third of the window so their deadlines fall inside it.
     intake_days = max(min(days / 3, 40), 1)
     for _ in range(citizens):
-        cpr = _cpr(rng)
+        cpr = synthetic_cpr(rng)
         while cpr in seen:
-            cpr = _cpr(rng)
+            cpr = synthetic_cpr(rng)
         seen.add(cpr)
         cprs.append(cpr)
         _citizen(b, cpr, rng.choice(municipalities), rng.choice(funds) if rng.random() < 0.65 else None,
@@ -217,7 +237,7 @@ def _bad(b: _Builder, rng: random.Random) -> None:
     b.add(b.at(2.0), JobseekerRegistered, bypass=True, label="invalid CPR", cpr="3213991234", name="Test Person",
           registration_date=_local_date(b.at(2.0)), municipality="101", benefit_category="dagpenge",
           unemployment_degree=1.0)
-    good = _cpr(rng)
+    good = synthetic_cpr(rng)
     b.add(b.at(2.5), CaseCreated, bypass=True, label="unknown municipality", cpr=good, case_id="case-bad-muni",
           receiving_municipality="999", jobcenter_municipality="999", contact_group=17,
           handover_date=_local_date(b.at(20)))

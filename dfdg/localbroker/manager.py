@@ -9,6 +9,7 @@ and a demo broker can run side by side.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,11 +306,19 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-    import base64
+def _cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A cluster id as Kafka's own ``Uuid.randomUuid()`` makes one, for ``kafka-storage format -t``.
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    A version-4 UUID (16 bytes) in URL-safe base64 without padding: 22 characters. Like Kafka, it
+    draws again while the id starts with ``-`` (1 draw in 64): the storage tool would read such an
+    id as an option and fail. (Kafka also skips its reserved all-zero and ...01 ids; the version
+    bits set here rule those out.) ``random_bytes`` is the source of randomness, ``os.urandom``-like.
+    """
+    while True:
+        raw = uuid.UUID(bytes=random_bytes(16), version=4).bytes
+        cluster_id = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def default_home() -> Path:
