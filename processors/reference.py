@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
 
+from processors import bounds
 from processors.events import AbsenceType
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "E208_ABSENCE_TYPE_NOT_ALLOWED",
     "E209_END_BEFORE_START",
     "E210_INVALID_EVENT_ID",
+    "E211_VALUE_TOO_LONG",
+    "E212_DATE_OUT_OF_RANGE",
     "E301_CITIZEN_DECEASED",
     "E302_UNKNOWN_CASE",
     "E303_CONTRACT_WITHOUT_GOAL",
@@ -68,6 +71,8 @@ E207_ABSENCE_TYPE_NOT_YET_VALID = "E207 absence-type-not-yet-valid"
 E208_ABSENCE_TYPE_NOT_ALLOWED = "E208 absence-type-not-allowed"
 E209_END_BEFORE_START = "E209 end-before-start"
 E210_INVALID_EVENT_ID = "E210 invalid-event-id"
+E211_VALUE_TOO_LONG = "E211 value-too-long"
+E212_DATE_OUT_OF_RANGE = "E212 date-out-of-range"
 E301_CITIZEN_DECEASED = "E301 citizen-deceased"
 E302_UNKNOWN_CASE = "E302 unknown-case"
 E303_CONTRACT_WITHOUT_GOAL = "E303 contract-without-goal"
@@ -95,6 +100,13 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E208_ABSENCE_TYPE_NOT_ALLOWED: "Absence type not allowed for the citizen (e.g. less intensive effort, R6.4).",
     E209_END_BEFORE_START: "The end date is before the start date.",
     E210_INVALID_EVENT_ID: "event_id is not a UUID, or a required id (case, absence, record, ...) is blank.",
+    E211_VALUE_TOO_LONG: f"A string is longer than its bound (ids and codes {bounds.MAX_ID_LENGTH} characters, "
+                         f"free text {bounds.MAX_TEXT_LENGTH:,}) or a list has more than {bounds.MAX_LIST_ITEMS} "
+                         "items (processors.bounds).",
+    E212_DATE_OUT_OF_RANGE: f"A date is before {bounds.EARLIEST_PLAUSIBLE_DATE.isoformat()} or more than "
+                            f"{bounds.FACT_DATE_MAX_YEARS_AHEAD} years after today, or occurred_at is more than "
+                            f"{bounds.OCCURRED_AT_MAX_DAYS_AHEAD} "
+                            f"day{'s' * (bounds.OCCURRED_AT_MAX_DAYS_AHEAD != 1)} after today (processors.bounds).",
     E301_CITIZEN_DECEASED: "The citizen is deceased; no new facts are accepted (R7.3).",
     E302_UNKNOWN_CASE: "The event names a case the pipeline does not know for this citizen.",
     E303_CONTRACT_WITHOUT_GOAL: "The integration contract states neither an employment nor an education goal (R5.2).",

@@ -3,16 +3,22 @@
 ``validate`` returns every violation it finds (empty tuple = valid) and never raises. Messages
 name the field and the rule so a publisher can fix the event, and never echo a field's value:
 a CPR (or a CPR put in the wrong field) must not leak into a dead-letter header or a log.
+
+The bounds of ``processors.bounds`` (string lengths, list sizes, plausible date windows) are
+checked first, on every field; a field that breaks one gets only that violation, and the rules
+that compare it (age, takeover order, CV deadline, first-use date, end before start) skip it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from processors import bounds
 from processors import reference as ref
 from processors.events import (
     AbsenceDeleted,
@@ -84,24 +90,72 @@ def validate(event: Event, today: date) -> tuple[Violation, ...]:
 
     ``today`` is the local processing date: a CPR whose birth date is after it is invalid.
     """
-    found: list[Violation] = list(_ids(event))
+    found: list[Violation] = list(_bounds(event, today))
+    flagged = frozenset(v.field for v in found)
+    found.extend(_ids(event, flagged))
     cpr = getattr(event, "cpr", None)
-    if isinstance(cpr, str):
+    if isinstance(cpr, str) and "cpr" not in flagged:
         found.extend(_cpr(cpr, today))
-    found.extend(_municipalities(event))
+    found.extend(_municipalities(event, flagged))
     for rule in _RULES.get(type(event), ()):
-        found.extend(rule(event))
+        found.extend(rule(event, flagged))
     return tuple(found)
 
 
-def _ids(event: Event) -> Iterator[Violation]:
-    if not isinstance(event.event_id, str) or not _UUID.fullmatch(event.event_id):
+def _bounds(event: Event, today: date) -> Iterator[Violation]:
+    """Every field against ``processors.bounds``: string length, list size, plausible date window."""
+    facts: tuple[date, date] | None = None
+    for name in _field_names(type(event)):
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):  # before date: a datetime is a date too
+            first, last = bounds.occurred_at_window(today)
+            if not first <= _local_date(value) <= last:
+                ahead = f"{bounds.OCCURRED_AT_MAX_DAYS_AHEAD} day{'s' * (bounds.OCCURRED_AT_MAX_DAYS_AHEAD != 1)}"
+                yield Violation(ref.E212_DATE_OUT_OF_RANGE, name,
+                                f"{name} is outside the plausible window: its Copenhagen date must be from "
+                                f"{first.isoformat()} to {last.isoformat()} (today + {ahead}); "
+                                "check the publisher's clock")
+        elif isinstance(value, date):
+            facts = facts or bounds.fact_date_window(today)  # computed once, only for events with dates
+            first, last = facts
+            if not first <= value <= last:
+                yield Violation(ref.E212_DATE_OUT_OF_RANGE, name,
+                                f"{name} is outside the plausible window {first.isoformat()} to {last.isoformat()} "
+                                f"(today + {bounds.FACT_DATE_MAX_YEARS_AHEAD} years); for an open end send null")
+        elif isinstance(value, str):
+            if len(value) > (most := bounds.max_length(name)):
+                yield Violation(ref.E211_VALUE_TOO_LONG, name, f"{name} is longer than {most:,} characters")
+        elif isinstance(value, tuple | list):
+            yield from _list_bound(name, value)
+
+
+def _list_bound(name: str, items: tuple[object, ...] | list[object]) -> Iterator[Violation]:
+    if len(items) > bounds.MAX_LIST_ITEMS:
+        yield Violation(ref.E211_VALUE_TOO_LONG, name, f"{name} has more than {bounds.MAX_LIST_ITEMS} items")
+        return
+    most = bounds.max_length(name)
+    if any(isinstance(item, str) and len(item) > most for item in items):
+        yield Violation(ref.E211_VALUE_TOO_LONG, name, f"an item of {name} is longer than {most:,} characters")
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _ids(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:
+    if "event_id" not in flagged and (not isinstance(event.event_id, str) or not _UUID.fullmatch(event.event_id)):
         yield Violation(ref.E210_INVALID_EVENT_ID, "event_id",
                         "event_id must be a UUID (8-4-4-4-12 hex digits); give every event a fresh one")
     for name in _REQUIRED_IDS:
         value = getattr(event, name, None)
-        if name == "case_id" and isinstance(event, DeadlineDue):
-            continue  # a deadline about the citizen as a whole has no case
+        if name in flagged or (name == "case_id" and isinstance(event, DeadlineDue)):
+            continue  # too long already said; a deadline about the citizen as a whole has no case
         if isinstance(value, str) and not value.strip():
             yield Violation(ref.E210_INVALID_EVENT_ID, name, f"{name} is blank; it is required for this event type")
 
@@ -117,17 +171,17 @@ def _cpr(cpr: str, today: date) -> Iterator[Violation]:
                         "cpr is invalid: its birth date (century from digit 7) is in the future")
 
 
-def _municipalities(event: Event) -> Iterator[Violation]:
+def _municipalities(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:
     for name, optional in _MUNICIPALITY_FIELDS.get(type(event), ()):
         value = getattr(event, name)
-        if value is None and optional:
+        if (value is None and optional) or name in flagged:
             continue
         if value not in ref.MUNICIPALITIES:
             yield Violation(ref.E202_INVALID_MUNICIPALITY, name,
                             f"{name} must be one of the 98 official 3-digit municipality codes (e.g. '101' København)")
 
 
-def _case_created(event: Event) -> Iterator[Violation]:
+def _case_created(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:
     if not isinstance(event, CaseCreated):
         return
     if event.contact_group not in ref.CONTACT_GROUPS:
@@ -136,16 +190,16 @@ def _case_created(event: Event) -> Iterator[Violation]:
                         f"contact_group must be one of {allowed} (R1.2)")
     for name in ("early_cv_takeover_date", "early_contract_takeover_date"):
         early: date | None = getattr(event, name)
-        if early is not None and early > event.handover_date:
+        if early is not None and early > event.handover_date and not flagged & {name, "handover_date"}:
             yield Violation(ref.E204_EARLY_TAKEOVER_AFTER_HANDOVER, name,
                             f"{name} is later than handover_date; it may be at most the handover date (R1.3)")
     # Subtracting (not adding to the handover date) cannot overflow at the ends of the date range.
     days = None if event.cv_update_deadline is None else (event.cv_update_deadline - event.handover_date).days
-    if days is not None and days > ref.CV_DEADLINE_MAX_DAYS:
+    if days is not None and days > ref.CV_DEADLINE_MAX_DAYS and not flagged & {"cv_update_deadline", "handover_date"}:
         yield Violation(ref.E205_CV_DEADLINE_TOO_LATE, "cv_update_deadline",
                         f"cv_update_deadline is {days} days after handover_date; at most "
                         f"{ref.CV_DEADLINE_MAX_DAYS} are allowed (R1.4)")
-    if not event.minor_national_support and is_valid_cpr(event.cpr):
+    if not event.minor_national_support and not flagged & {"cpr", "occurred_at"} and is_valid_cpr(event.cpr):
         created = _local_date(event.occurred_at)
         if _age(cpr_birth_date(event.cpr), created) < ref.MINIMUM_AGE:
             yield Violation(ref.E206_CITIZEN_UNDER_15, "cpr",
@@ -153,16 +207,17 @@ def _case_created(event: Event) -> Iterator[Violation]:
                             "if the case follows the national-support procedure for minors (R1.5)")
 
 
-def _absence(event: Event) -> Iterator[Violation]:
+def _absence(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:
     if not isinstance(event, AbsenceRegistered | AbsenceDeleted):
         return
-    if event.end_date is not None and event.end_date < event.start_date:
+    dates_ok = not flagged & {"start_date", "end_date"}
+    if event.end_date is not None and event.end_date < event.start_date and dates_ok:
         yield Violation(ref.E209_END_BEFORE_START, "end_date",
                         "end_date is before start_date; swap them or drop end_date")
     if not isinstance(event, AbsenceRegistered):
         return  # a deletion names an absence that already exists; only a registration brings a new one
     first = ref.ABSENCE_TYPE_FIRST_USE.get(event.absence_type)
-    if first is not None and event.start_date < first:
+    if first is not None and event.start_date < first and "start_date" not in flagged:
         yield Violation(ref.E207_ABSENCE_TYPE_NOT_YET_VALID, "start_date",
                         f"absence type {event.absence_type.value} may first be used from {first.isoformat()} (R6.4)")
     if event.education_benefit_recipient and event.absence_type in ref.ABSENCE_TYPE_NOT_FOR_EDUCATION_BENEFIT:
@@ -171,7 +226,7 @@ def _absence(event: Event) -> Iterator[Violation]:
                         "education-benefit recipients (R6.4)")
 
 
-_RULES: dict[type[Event], tuple[Callable[[Event], Iterator[Violation]], ...]] = {
+_RULES: dict[type[Event], tuple[Callable[[Event, frozenset[str]], Iterator[Violation]], ...]] = {
     CaseCreated: (_case_created,),
     AbsenceRegistered: (_absence,),
     AbsenceDeleted: (_absence,),
