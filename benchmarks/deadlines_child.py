@@ -1,6 +1,8 @@
-"""Run in a fresh process so its RSS is the index's alone: build 1M deadline rows, rebuild the
-DeadlineIndex from them, pop the due ones and encode each as the DeadlineDue the worker sends.
-Prints one JSON object."""
+"""Run in a fresh process so its RSS is the index's alone: build 1M ``citizens`` table rows
+(``streams.citizen_rows``; the header lists the pending deadline, the sealed state is left
+empty as the rebuild never opens it), rebuild the DeadlineIndex from their clear headers the
+way the worker does (``DeadlineTimer.rebuild`` over ``CitizenRepository.headers``), pop the
+due ones and encode each as the DeadlineDue the worker sends. Prints one JSON object."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ def main(pending: int, due: int) -> None:
     from processors.events import DeadlineDue
     from processors.model import Deadline, deterministic_id
     from schemas.codec import Codec
-    from streams.deadlines import DeadlineIndex, encode_row
+    from streams.citizen_repo import CitizenRepository
+    from streams.citizen_rows import RowHeader, encode_row
+    from streams.deadlines import DeadlineIndex
 
     codec = Codec.default()
     codec.encode  # noqa: B018 - load the schemas before the baseline
@@ -26,15 +30,16 @@ def main(pending: int, due: int) -> None:
     today = date.today()
     past, future = today - timedelta(days=2), today + timedelta(days=60)
     # One pending deadline per citizen: the worst case for per-citizen overhead in the index.
-    rows = [(f"{i:032x}", encode_row(i % 4, [Deadline(rule="R2.1:CV", due_date=past if i < due else future,
-                                                      case_id=f"case-{i}")]))
-            for i in range(pending)]
+    rows = {f"{i:032x}".encode(): encode_row(RowHeader(i % 4, (Deadline(rule="R2.1:CV", due_date=past if i < due
+                                                                          else future, case_id=f"case-{i}"),)), b"")
+            for i in range(pending)}
     rows_mib = rss_mib() - base
     index = DeadlineIndex()
+    repo = CitizenRepository(rows, sealer=None)  # type: ignore[arg-type] - the headers are read in clear
     started = time.perf_counter()
-    index.rebuild(rows)
+    index.rebuild((key, h.partition, h.pending) for key, h in repo.headers() if not h.erased)
     rebuild_s = time.perf_counter() - started
-    del rows
+    del rows, repo
     gc.collect()
     index_mib = rss_mib() - base
     now = datetime.now(UTC)

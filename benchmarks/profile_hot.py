@@ -1,11 +1,12 @@
 """Profile the worker's per-event CPU path without Kafka: admit (decode, validate, pseudonymise),
-then decode again, load state, process, persist state and deadline row, rebuild the index
-entries, encode the notification. ``python -m benchmarks.profile_hot [N]`` prints pyinstrument's
-tree and the per-event cost."""
+then decode again, load the citizen's row (``streams.citizen_rows``: clear header and state),
+process, write the row back (state and pending deadlines in one), replace the index entries,
+encode the notification. Sealing is left out (the row's state is stored as plain JSON), as are
+the sends. ``python -m benchmarks.profile_hot [N]`` prints pyinstrument's tree and the
+per-event cost."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,17 +17,16 @@ from benchmarks.common import case_created_batch
 def hot_path(n: int) -> float:
     from processors.model import CitizenState
     from processors.pipeline import process
-    from processors.state_codec import state_from_dict, state_to_dict
     from schemas.codec import Codec
     from sinks.kafka_out import notification_for
-    from streams.deadlines import DeadlineIndex, decode_row, encode_row
+    from streams.citizen_rows import RowHeader, decode_row, encode_row, state_from_json, state_to_json
+    from streams.deadlines import DeadlineIndex, entries_for
     from streams.ingest import Admitted, admit
     from streams.settings import DEV_PSEUDONYM_KEY
 
     codec = Codec.default()
     values = [codec.encode(e) for _, e in case_created_batch(n, "profile")]
-    store: dict[bytes, bytes] = {}
-    rows: dict[bytes, bytes] = {}
+    rows: dict[bytes, bytes] = {}  # the citizens table
     index = DeadlineIndex()
     started = time.perf_counter()
     for value in values:
@@ -35,13 +35,12 @@ def hot_path(n: int) -> float:
         assert isinstance(result, Admitted)
         key = result.citizen_key.encode()
         event = codec.decode(value)  # the citizen agent decodes again
-        raw = store.get(key)
-        before = state_from_dict(json.loads(raw)) if raw else CitizenState(citizen_key=key.decode())
+        row = rows.get(key)
+        before = state_from_json(decode_row(row)[1]) if row else CitizenState(citizen_key=key.decode())
         outcome = process(before, event, now)  # type: ignore[arg-type]
-        store[key] = json.dumps(state_to_dict(outcome.state), separators=(",", ":")).encode()
-        rows[key] = encode_row(0, outcome.state.pending.values())
-        pending = outcome.state.pending.values()
-        index.replace_citizen(key.decode(), list(decode_row(key.decode(), encode_row(0, pending))))
+        pending = tuple(outcome.state.pending.values())
+        rows[key] = encode_row(RowHeader(0, pending), state_to_json(outcome.state))
+        index.replace_citizen(key.decode(), entries_for(key.decode(), 0, pending))
         for d in outcome.deliveries:
             note = notification_for(d, outcome.state, now)
             codec.encode(note)

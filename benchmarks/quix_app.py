@@ -1,7 +1,9 @@
 """The pipeline's routing written with Quix Streams, for comparison: decode, validate and
 pseudonymise (``streams.ingest.admit``), repartition by citizen key (``group_by``, like the
-worker's internal topic), then per citizen: load state, ``processors.pipeline.process``, save
-state and the deadline row, and emit the notifications encoded by our codec.
+worker's internal topic), then per citizen: load its row, ``processors.pipeline.process``, save
+the row (``streams.citizen_rows``: pending deadlines in the header, state beside it, as the
+worker's ``citizens`` table holds them; not sealed), and emit the notifications encoded by our
+codec.
 
 Run as ``python -m benchmarks.quix_app BOOTSTRAP IN OUT GROUP STATE_DIR``; stops on SIGTERM.
 Every message goes to OUT (one subscriber topic), keyed by citizen key."""
@@ -18,10 +20,9 @@ def main(bootstrap: str, source: str, sink: str, group: str, state_dir: str) -> 
 
     from processors.model import CitizenState
     from processors.pipeline import process
-    from processors.state_codec import state_from_dict, state_to_dict
     from schemas.codec import Codec
     from sinks.kafka_out import notification_for
-    from streams.deadlines import encode_row
+    from streams.citizen_rows import RowHeader, decode_row, encode_row, state_from_json, state_to_json
     from streams.ingest import Admitted, admit
     from streams.settings import DEV_PSEUDONYM_KEY
 
@@ -41,13 +42,12 @@ def main(bootstrap: str, source: str, sink: str, group: str, state_dir: str) -> 
             return []  # refused at the door; the worker would dead-letter it
         now = datetime.now(UTC)
         event = codec.decode(value)
-        raw = state.get("s")
-        before = state_from_dict(raw) if raw is not None else CitizenState(citizen_key=key)
+        row = state.get_bytes("r")
+        before = state_from_json(decode_row(row)[1]) if row is not None else CitizenState(citizen_key=key)
         outcome = process(before, event, now)  # type: ignore[arg-type]
         if outcome.state != before:
-            state.set("s", state_to_dict(outcome.state))
-        if outcome.state.pending != before.pending:
-            state.set("d", encode_row(0, outcome.state.pending.values()).decode())
+            header = RowHeader(0, tuple(outcome.state.pending.values()))
+            state.set_bytes("r", encode_row(header, state_to_json(outcome.state)))
         return [codec.encode(notification_for(d, outcome.state, now)) for d in outcome.deliveries]
 
     sdf = app.dataframe(tin)

@@ -1,11 +1,14 @@
 """Recovery: a new worker restores N citizens from the changelogs into RocksDB and rebuilds its
 deadline index; timed from process start to the log line "deadline index rebuilt".
 
-The changelogs are written directly, in the tables' format: ``<app_id>-citizen-state-changelog``
-(key = citizen key, value = ``state_to_dict`` JSON of a citizen with one open case) and
-``<app_id>-deadlines-changelog`` (the ``encode_row`` row, one pending deadline per citizen, so
-N citizens = N pending). Partitions are chosen with Kafka's murmur2 key partitioner, as the
-worker's producer does. The worker's RSS after recovery is the "worker holding N pending" figure.
+The changelog is written directly, in the table's format: ``<app_id>-citizens-changelog``, one
+row per citizen (key = citizen key, value = ``streams.citizen_rows.encode_row``: a clear header
+with the partition and the citizen's one pending deadline, so N citizens = N pending, then the
+``state_to_dict`` JSON of a citizen with one open case). The state is written unsealed (the
+worker opens an unsealed state as is, and only when an event for the citizen arrives; the
+rebuild reads the headers alone), so no key topic is needed. Partitions are chosen with Kafka's
+murmur2 key partitioner, as the worker's producer does. The worker's RSS after recovery is the
+"worker holding N pending" figure.
 """
 
 from __future__ import annotations
@@ -43,22 +46,23 @@ def _template() -> tuple[dict[str, object], str]:
 
 
 async def _write(ctx: Context, app_id: str, citizens: int) -> float:
+    from datetime import date
+
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import murmur2
 
     from processors.model import Deadline
-    from streams.deadlines import encode_row
+    from streams.citizen_rows import RowHeader, encode_row
     from streams.topics import TopicSpec, ensure_topics
 
     parts = ctx.partitions
     compact = {"cleanup.policy": "compact"}
-    state_topic, rows_topic = f"{app_id}-citizen-state-changelog", f"{app_id}-deadlines-changelog"
-    await ensure_topics(ctx.bootstrap, [TopicSpec(state_topic, parts, compact), TopicSpec(rows_topic, parts, compact)])
+    table_topic = f"{app_id}-citizens-changelog"
+    await ensure_topics(ctx.bootstrap, [TopicSpec(table_topic, parts, compact)])
     data, cpr = _template()
     (_, d), = data["pending"].items()  # type: ignore[attr-defined]
-    from datetime import date
-
-    row = encode_row(0, [Deadline(rule=d["rule"], due_date=date.fromisoformat(d["due_date"]), case_id=d["case_id"])])
+    pending = (Deadline(rule=d["rule"], due_date=date.fromisoformat(d["due_date"]), case_id=d["case_id"]),)
+    headers = [RowHeader(p, pending) for p in range(parts)]
     template = json.dumps(data, separators=(",", ":"))
     old_key = str(data["citizen_key"])
     producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024)
@@ -70,10 +74,8 @@ async def _write(ctx: Context, app_id: str, citizens: int) -> float:
             kb = key.encode()
             partition = (murmur2(kb) & 0x7FFFFFFF) % parts
             fake_cpr = f"{(i % 280000) + 10100000:08d}{i % 100:02d}"  # synthetic, CPR-shaped only
-            value = template.replace(old_key, key).replace(cpr, fake_cpr).encode()
-            await producer.send(state_topic, value, key=kb, partition=partition)
-            await producer.send(rows_topic, row.replace(b'"p":0', b'"p":%d' % partition), key=kb,
-                                partition=partition)
+            state = template.replace(old_key, key).replace(cpr, fake_cpr).encode()
+            await producer.send(table_topic, encode_row(headers[partition], state), key=kb, partition=partition)
         await producer.flush()
     finally:
         await producer.stop()
@@ -100,7 +102,8 @@ def run(ctx: Context) -> list[Figure]:
     finally:
         worker.stop()
     return [
-        Figure("recovery", "write changelogs (bench producer)", write_s, "s", note=f"{citizens} citizens x 2 tables"),
+        Figure("recovery", "write changelogs (bench producer)", write_s, "s",
+               note=f"{citizens} citizens, one citizens-table row each"),
         Figure("recovery", "fresh worker: start -> index rebuilt", ready_s, "s",
                note=f"{citizens} citizens, RocksDB, {ctx.partitions} partitions; includes ~process start"),
         Figure("recovery", "restore rate", citizens / ready_s, "citizens/s"),

@@ -6,7 +6,7 @@ import asyncio
 
 import faust
 
-from streams.app import build_pipeline, prepare_topics
+from streams.bootstrap import build_worker, prepare_topics
 from streams.clock import clock_from_setting
 from streams.logs import get_logger
 from streams.settings import Settings
@@ -21,13 +21,13 @@ def run_worker(loglevel: str = "INFO") -> int:
     if created:
         log.info("topics created", count=len(created))
     clock = clock_from_setting(settings.clock, settings.clock_speed)
-    pipeline = build_pipeline(settings, clock)
+    worker_parts = build_worker(settings, clock)
     from streams.kafka_auth import describe
 
     log.info("kafka client", **describe())
     log.info("worker starting", app_id=settings.app_id, bootstrap=settings.bootstrap,
              partitions=settings.partitions, now=clock.now().isoformat())
-    worker = faust.Worker(pipeline.app, loglevel=loglevel.lower(), override_logging=False,
+    worker = faust.Worker(worker_parts.app, loglevel=loglevel.lower(), override_logging=False,
                           redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()
     return 0  # execute_from_commandline exits the process itself

@@ -15,10 +15,11 @@ from typing import TypeVar
 
 from processors import absence, deceased, lifecycle, registration, retention
 from processors.events import DeadlineDue, Event
-from processors.model import CitizenState, Decision, Notice, Output, deterministic_id
+from processors.model import CitizenState, Decision, Notice, Output, Rejected, deterministic_id
+from processors.reference import E301_CITIZEN_DECEASED
 from processors.routing import recipients
 
-__all__ = ["Delivery", "Outcome", "UnhandledEvent", "process"]
+__all__ = ["Delivery", "Outcome", "UnhandledEvent", "process", "process_erased"]
 
 Handler = Callable[[CitizenState, Event, datetime], Decision]
 K = TypeVar("K")
@@ -92,3 +93,16 @@ def process(state: CitizenState, event: Event, now: datetime) -> Outcome:
         if told != decision.state.notified:
             decision = replace(decision, state=replace(decision.state, notified=frozenset(told)))
     return Outcome(decision, tuple(deliveries))
+
+
+def process_erased(citizen_key: str, event: Event, now: datetime) -> Outcome:
+    """R7.3 after the deletion: the citizen stays deceased, though nothing else of them is kept.
+
+    Every new fact about them is refused (no state, no key, no notification); a deadline that
+    fires late for them does nothing."""
+    state = CitizenState(citizen_key=citizen_key)
+    if isinstance(event, DeadlineDue):
+        return Outcome(Decision(state), ())
+    refusal = Rejected(event.event_id, E301_CITIZEN_DECEASED,
+                       "the citizen has died and their data has been deleted; no new facts are accepted (R7.3)")
+    return Outcome(Decision(state, outputs=(refusal,)), ())

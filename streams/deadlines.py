@@ -1,8 +1,8 @@
 """The in-memory index of pending deadlines by due time, for the partitions this worker owns.
 
-The durable truth is the changelog-backed ``deadlines`` table (one row per citizen: the
-citizen's pending deadlines with the instant each fires); this index is rebuilt from it after
-every rebalance, so a restart, a crash or a move to another worker loses nothing. Popping the
+The durable truth is each citizen's row (``streams.citizen_rows``: its clear header lists the
+pending deadlines); this index is rebuilt from those headers after every rebalance, so a
+restart, a crash or a move to another worker loses nothing. Popping the
 next due deadline is a heap pop, O(log n); nothing scans the table while running.
 
 Firing does not change state here: the timer sends a ``DeadlineDue`` to the citizen's own
@@ -13,8 +13,7 @@ fired, so a deadline sent twice (a crash after sending, a rebalance) acts once.
 from __future__ import annotations
 
 import heapq
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -23,7 +22,7 @@ from sys import intern
 from processors.clock import passed_at
 from processors.model import Deadline
 
-__all__ = ["DeadlineIndex", "DueDeadline", "decode_row", "encode_row", "entries_for"]
+__all__ = ["DeadlineIndex", "DueDeadline", "entries_for"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -46,22 +45,6 @@ def _fires_at(due: date) -> float:
 def entries_for(citizen_key: str, partition: int, pending: Iterable[Deadline]) -> list[DueDeadline]:
     return [DueDeadline(_fires_at(d.due_date), citizen_key, d.deadline_id, intern(d.rule),
                         intern(d.due_date.isoformat()), d.case_id, partition) for d in pending]
-
-
-def encode_row(partition: int, pending: Iterable[Deadline]) -> bytes:
-    """The ``deadlines`` table row of one citizen: compact, so a rebuild reads little."""
-    return json.dumps({
-        "p": partition,
-        "d": [[_fires_at(d.due_date), d.deadline_id, d.rule, d.due_date.isoformat(), d.case_id] for d in pending],
-    }, separators=(",", ":")).encode()
-
-
-def decode_row(citizen_key: str, row: bytes) -> Iterator[DueDeadline]:
-    data = json.loads(row)
-    partition = int(data["p"])
-    for fires_at, deadline_id, rule, due, case_id in data["d"]:
-        # Rules and dates repeat across a million rows: one shared string each, not one per row.
-        yield DueDeadline(float(fires_at), citizen_key, deadline_id, intern(rule), intern(due), case_id, partition)
 
 
 class DeadlineIndex:
@@ -103,11 +86,12 @@ class DeadlineIndex:
         else:
             self._live.pop(citizen_key, None)
 
-    def rebuild(self, rows: Iterable[tuple[str, bytes]]) -> None:
+    def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline]]]) -> None:
+        """Everything from (citizen key, partition, pending deadlines), e.g. the citizens' row headers."""
         self.clear()
         entries: list[DueDeadline] = []
-        for key, row in rows:
-            citizen = list(decode_row(key, row))
+        for key, partition, pending in citizens:
+            citizen = entries_for(key, partition, pending)
             entries.extend(citizen)
             if citizen:
                 self._live[key] = tuple(e.deadline_id for e in citizen)

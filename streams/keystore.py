@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from streams.crypto import DataKey, MasterKey
 from streams.kafka_auth import client_config
 from streams.logs import get_logger
+from streams.outbox import Outbox
 
 __all__ = ["KeyStore", "KeyTopic", "UnknownKey"]
 
@@ -173,6 +174,25 @@ class KeyStore(KeyTopic):
             await self.put(citizen, key.key_id, self._master.wrap(key, citizen.encode()))
             self._keys.setdefault(citizen, {})[key.key_id] = key
             return key
+
+    async def ensure(self, citizens: Iterable[str]) -> int:
+        """Make sure each citizen has a data key, creating the missing ones in one round trip:
+        a new key is used only after the broker has acknowledged its row. Returns how many."""
+        wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None]
+        if not wanted:
+            return 0
+        async with self._lock:
+            created: list[tuple[str, DataKey]] = []
+            with Outbox() as box:
+                for citizen in wanted:
+                    if self.known(citizen) is None:
+                        key = DataKey.generate()
+                        await self.put(citizen, key.key_id, self._master.wrap(key, citizen.encode()))
+                        created.append((citizen, key))
+                await box.acknowledged()
+            for citizen, key in created:
+                self._keys.setdefault(citizen, {})[key.key_id] = key
+            return len(created)
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
         """Write one key row (``None``: a tombstone) to this topic or another key topic."""

@@ -86,12 +86,16 @@ class Sealer:
 
     # ---- deletion ----
 
-    async def shred(self, citizen: str, recipients: Iterable[str]) -> int:
-        """Destroy the citizen's keys: first every recipient's derived key, then the data keys."""
+    async def shred_recipient_keys(self, citizen: str, recipients: Iterable[str]) -> None:
+        """Destroy each recipient's key derived from the citizen's data keys. Call, and wait for
+        the broker, before ``shred``: once the data keys are gone these can no longer be named."""
         data_keys = self.keys.all_for(citizen)
         for recipient in recipients:
             for key in data_keys:
                 derived = notify_key_for(key, recipient)
                 await self.keys.put(citizen, derived.key_id, None, topic=notify_keys_topic(recipient))
                 self._published.discard((citizen, recipient, derived.key_id))
+
+    async def shred(self, citizen: str) -> int:
+        """Destroy the citizen's data keys; returns how many."""
         return await self.keys.shred(citizen)

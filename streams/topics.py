@@ -47,8 +47,9 @@ COMPACTED = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(3600 * 10
              "delete.retention.ms": str(3600 * 1000)}
 
 
-# The worker's tables (streams/app.py, streams/saga.py), each with a changelog topic.
-TABLES = ("citizen-state", "deadlines", "archive-sagas")
+# The worker's tables (streams/bootstrap.py), each with a changelog topic: one row per citizen
+# holds its state, its pending deadlines and its archive saga (streams/citizen_rows.py).
+TABLES = ("citizens",)
 
 
 def pipeline_topics(partitions: int, app_id: str = "dfdg") -> list[TopicSpec]:
@@ -69,7 +70,7 @@ def pipeline_topics(partitions: int, app_id: str = "dfdg") -> list[TopicSpec]:
         TopicSpec(DATA_AREA_CLOSED, partitions, kept),
         TopicSpec(FETCH_REFUSED, partitions, kept),
         # Keyed by citizen key with the citizen events' partition count: co-partitioned with the
-        # archive-sagas table, so a receipt reaches the worker that holds the saga.
+        # citizens table, so a receipt reaches the worker (and the step) that holds the saga.
         TopicSpec(archive_receipts_topic(app_id), partitions, plain, co_partitioned=True),
         TopicSpec(DELETION_COMPLETED, partitions, kept),
     ]

@@ -56,11 +56,14 @@ class WorkerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 
-    def start(self, ready_timeout_s: float = 90.0) -> WorkerProcess:
+    def start(self, ready_timeout_s: float = 90.0, restart: bool = False) -> WorkerProcess:
         # Tests share one broker and its ingress topics: a new app starts at their end, so it
-        # never replays earlier tests' events (a restart of the same app keeps its offsets).
-        _in_thread(start_group_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], self.env["DFDG_APP_ID"],
-                                      INGRESS_TOPICS, client_config(self.env)))
+        # never replays earlier tests' events. A restart keeps the app's offsets, and must not
+        # touch them: a killed static member may still hold the group, which then refuses an
+        # outsider's commit, and the app may not have committed anything yet.
+        if not restart:
+            _in_thread(start_group_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], self.env["DFDG_APP_ID"],
+                                          INGRESS_TOPICS, client_config(self.env)))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker", *self.args],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -1,5 +1,9 @@
 """R7-R9 against the real broker: the worker runs the archive-then-delete saga, the archive
-(``receive_and_publish``) receipts the package, and only then is the citizen deleted everywhere."""
+(``receive_and_publish``) receipts the package, and only then is the citizen deleted everywhere.
+
+The worker keeps one row per citizen in its one table, ``citizens`` (``streams.citizen_rows``):
+after the deletion the citizen's row is an erasure marker, with no sealed state and nothing
+personal, and the citizen's data keys are shredded (tombstones on the key topic)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from pathlib import Path
 import bagit
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from dfdg.cmd_archive import kafka_publish, receive_and_publish
+from dfdg.cmd_dead_letters import read_letters
 from dfdg.jsonio import event_from_json
 from dfdg.publisher import Publisher
 from dfdg.subscriber import Subscriber, read_topic
@@ -23,18 +29,18 @@ from processors.events import Event
 from processors.state_codec import state_from_dict
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected, DeletionCompleted
 from schemas.codec import Codec
-from schemas.topics import DELETION_COMPLETED
+from schemas.topics import DELETION_COMPLETED, citizen_keys_topic
 from sinks.archive_bag import RECEIVED_DIR
 from sinks.archive_receiver import pending_bags
+from streams.citizen_rows import RowHeader, decode_row
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
-from tests.sealed import open_state
+from tests.sealed import citizens_changelog, open_state
 from tests.synthetic import synthetic_cpr
 from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
 
-TABLES = ("citizen-state", "deadlines", "archive-sagas")
 _MISSING = object()
 
 
@@ -81,10 +87,19 @@ async def _publish(bootstrap: str, *events: Event) -> None:
             await publisher.publish(event)
 
 
+async def _header(bootstrap: str, app_id: str, key: str) -> RowHeader | None:
+    """The clear header of the citizen's latest row in the ``citizens`` table (None: no row)."""
+    raw = await latest_value(bootstrap, citizens_changelog(app_id), key)
+    return decode_row(raw)[0] if isinstance(raw, bytes) else None
+
+
 async def _state(bootstrap: str, app_id: str, key: str) -> object:
-    raw = await latest_value(bootstrap, f"{app_id}-citizen-state-changelog", key)
+    """The citizen's latest state; None once the row is an erasure marker (or a tombstone)."""
+    raw = await latest_value(bootstrap, citizens_changelog(app_id), key)
     if raw in (None, _MISSING):
         return raw
+    if decode_row(raw)[0].erased:  # type: ignore[arg-type]
+        return None
     return state_from_dict(json.loads(await open_state(bootstrap, app_id, key, raw)))  # type: ignore[arg-type]
 
 
@@ -114,12 +129,57 @@ async def _deletions(bootstrap: str, key: str) -> list[DeletionCompleted]:
     return out
 
 
-async def _all_tombstoned(bootstrap: str, app_id: str, key: str) -> bool:
-    for table in TABLES:
-        value = await latest_value(bootstrap, f"{app_id}-{table}-changelog", key)
-        if value is not None:
-            return False
-    return True
+async def _marked_erased(bootstrap: str, app_id: str, key: str) -> bool:
+    header = await _header(bootstrap, app_id, key)
+    return header is not None and header.erased
+
+
+async def _changelogs(bootstrap: str, app_id: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = await admin.list_topics()
+    finally:
+        await admin.close()
+    return sorted(t for t in topics if t.startswith(f"{app_id}-") and t.endswith("-changelog"))
+
+
+async def _key_rows(bootstrap: str, app_id: str, key: str) -> dict[bytes, object]:
+    """The latest value of each of the citizen's rows on the key topic (None: a tombstone)."""
+    rows: dict[bytes, object] = {}
+    async for rec_key, _headers, value in read_topic(bootstrap, citizen_keys_topic(app_id)):
+        if isinstance(rec_key, bytes) and rec_key.startswith(f"{key}:".encode()):
+            rows[rec_key] = value
+    return rows
+
+
+async def _assert_erased_everywhere(bootstrap: str, app_id: str, key: str, cpr: str) -> bytes:
+    """R7 after the deletion, on every changelog the worker owns and on the key topic; returns the marker row.
+
+    - the citizen's latest ``citizens`` row is an erasure marker: no sealed state, no pending
+      deadline, no CPR (the citizen stays known as deceased, R7.3, and nothing else);
+    - no other changelog of the app (there should be none) holds anything of the citizen;
+    - every data key the citizen had ends in a tombstone: every sealed copy is unreadable."""
+    changelogs = await _changelogs(bootstrap, app_id)
+    assert changelogs == [citizens_changelog(app_id)], f"the worker's changelogs are {changelogs}"
+    row = await latest_value(bootstrap, citizens_changelog(app_id), key)
+    assert isinstance(row, bytes), "the citizen's row was tombstoned or never written, not marked erased"
+    header, sealed = decode_row(row)
+    assert header.erased, "the citizen's latest row is not an erasure marker"
+    assert sealed == b"", f"the erasure marker still holds {len(sealed)} bytes of sealed state"
+    assert header.pending == (), "the erasure marker still lists pending deadlines"
+    assert header.saga is None or header.saga.step == "deleted", header.saga
+    assert cpr.encode() not in row, "the erasure marker holds the CPR"
+    keys = await _key_rows(bootstrap, app_id, key)
+    assert keys, "the citizen never had a data key on the key topic"
+    live = [k for k, v in keys.items() if v is not None]
+    assert not live, f"{len(live)} of the citizen's {len(keys)} data keys are not tombstoned"
+    return row
+
+
+async def _refusals(bootstrap: str, app_id: str, key: str, code: str) -> list[object]:
+    return [x for x in await read_letters(bootstrap) if x.header("dlq.group") == app_id and x.key == key.encode()
+            and x.header("dlq.error.code").startswith(code)]
 
 
 async def test_r7_1_unobligated_areas_go_at_once_archived_ones_after_the_receipt(bootstrap: str, unique: str,
@@ -147,12 +207,22 @@ async def test_r7_1_unobligated_areas_go_at_once_archived_ones_after_the_receipt
         outcomes = await _receive(bootstrap, inbox, app_id)
         assert [type(o) for o in outcomes] == [ArchiveReceipt]
         worker.wait_for("archive saga completed", 60)
-        await wait_until(lambda: _all_tombstoned(bootstrap, app_id, key), worker, what="tombstones on every changelog")
+        await wait_until(lambda: _marked_erased(bootstrap, app_id, key), worker, what="the erasure marker row")
+        marker = await _assert_erased_everywhere(bootstrap, app_id, key, cpr)
         (done,) = await _deletions(bootstrap, key)
         assert done.package_id == package.name and done.archived and done.rule == "R7.1"
         assert f"case/case-{unique}/CV" in done.areas and "registration" in done.areas
         kinds = await _notification_kinds(bootstrap, unique, key)
         assert "citizen-deleted" in kinds and "citizen-deceased" in kinds
+
+        # R7.3: the marker is what remains, so a new case for the deleted citizen is refused
+        # and leaves the row as it was (no state is kept again).
+        await _publish(bootstrap, event_from_json("case-created", {
+            "cpr": cpr, "case_id": f"case-{unique}-after", "receiving_municipality": "851",
+            "jobcenter_municipality": "851", "contact_group": 27,
+            "handover_date": (date.today() + timedelta(days=30)).isoformat(), "cv_number": "CV-1"}))
+        await wait_until(lambda: _refusals(bootstrap, app_id, key, "E301"), worker, what="the R7.3 refusal")
+        assert await latest_value(bootstrap, citizens_changelog(app_id), key) == marker
     finally:
         worker.stop()
     log = "\n".join(worker.lines)
@@ -205,7 +275,8 @@ async def test_r7_2_a_crash_after_delivery_resumes_with_one_package(bootstrap: s
         outcomes = await _receive(bootstrap, inbox, app_id)
         assert [type(o) for o in outcomes] == [ArchiveReceipt]
         worker.wait_for("archive saga completed", 60)
-        await wait_until(lambda: _all_tombstoned(bootstrap, app_id, key), worker, what="tombstones on every changelog")
+        await wait_until(lambda: _marked_erased(bootstrap, app_id, key), worker, what="the erasure marker row")
+        await _assert_erased_everywhere(bootstrap, app_id, key, cpr)
         assert len(await _deletions(bootstrap, key)) == 1
     finally:
         worker.stop()
@@ -238,7 +309,16 @@ async def test_r7_2_a_corrupted_package_gets_no_receipt_and_nothing_is_deleted(b
         assert [type(o) for o in outcomes] == [ArchiveRejected]
         worker.wait_for("ALERT archive saga needs an operator", 60)
         assert f"case/case-{unique}/CV" in await _held(bootstrap, app_id, key)
-        assert await latest_value(bootstrap, f"{app_id}-archive-sagas-changelog", key) not in (None, _MISSING)
+        # The saga is kept, rejected, in the citizen's row, and the citizen is not erased.
+        async def saga_rejected() -> bool:
+            header = await _header(bootstrap, app_id, key)
+            return header is not None and header.saga is not None and header.saga.step not in ("pending", "delivered")
+
+        await wait_until(saga_rejected, worker, what="the rejected saga in the citizen's row")
+        header = await _header(bootstrap, app_id, key)
+        assert header is not None and not header.erased
+        assert header.saga is not None and header.saga.step == "rejected", header.saga
+        assert header.saga.package_id == package.name
         assert not await _deletions(bootstrap, key)
     finally:
         worker.stop()

@@ -1,6 +1,10 @@
 """Issue 8, crypto-shredding, against the real broker: after a citizen is deleted (R7), a scan
-of every topic the pipeline writes — from the beginning, dead letters included — finds no
-readable CPR or name of that citizen, while another citizen's data still opens."""
+of every topic the pipeline writes — from the beginning, dead letters and the ``citizens``
+table's changelog included — finds no readable CPR or name of that citizen, while another
+citizen's data still opens.
+
+A changelog row (``streams.citizen_rows``) is a clear header beside the sealed state: the scan
+reads the header in clear and the sealed state as one more sealed copy that must not open."""
 
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from dfdg.publisher import Publisher
 from dfdg.subscriber_keys import SubscriberKeys
 from processors.events import Event
 from schemas.topics import INGRESS_TOPICS, citizen_keys_topic
+from streams.citizen_rows import decode_row
 from streams.crypto import MasterKey, is_sealed, sealed_key_id
 from streams.keystore import KeyStore
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
-from tests.sealed import open_state
+from tests.sealed import citizens_changelog, open_state
 from tests.synthetic import synthetic_cpr
 from tests.worker_process import WorkerProcess
 
@@ -101,6 +106,15 @@ async def test_r7_deleted_citizen_is_unreadable_in_every_topic_the_pipeline_writ
         for key, value in rows:
             for needle in needles:
                 assert needle not in (key or b"") and needle not in (value or b""), f"readable on {topic}"
+    # The citizen's rows in the worker's one table: every state it ever had was sealed, and the
+    # latest row is the erasure marker, which holds no sealed state at all.
+    table = citizens_changelog(app_id)
+    gone_rows = [decode_row(v) for k, v in records[table] if k == gone.encode() and v is not None]
+    sealed_states_of_gone = [sealed for header, sealed in gone_rows if not header.erased]
+    assert sealed_states_of_gone, f"expected the deleted citizen's earlier states on {table}"
+    assert all(is_sealed(sealed) for sealed in sealed_states_of_gone), f"a state on {table} is not sealed"
+    last_header, last_sealed = gone_rows[-1]
+    assert last_header.erased and last_sealed == b"", "the deleted citizen's latest row is not a bare erasure marker"
     # The keys that could open the sealed copies are gone, for the pipeline and every subscriber.
     store = KeyStore(bootstrap, citizen_keys_topic(app_id), MasterKey(MasterKey.DEV_KEY))
     await store.start()
@@ -109,6 +123,7 @@ async def test_r7_deleted_citizen_is_unreadable_in_every_topic_the_pipeline_writ
         sealed_of_gone = [v for rows in records.values() for k, v in rows
                           if k == gone.encode() and v is not None and is_sealed(v)]
         assert sealed_of_gone, "expected sealed copies of the deleted citizen's data on the topics"
+        sealed_of_gone += sealed_states_of_gone
         assert all([await _cannot_open(store, gone, v) for v in sealed_of_gone])
     finally:
         await store.stop()
@@ -120,7 +135,8 @@ async def test_r7_deleted_citizen_is_unreadable_in_every_topic_the_pipeline_writ
         finally:
             await keys.stop()
     # The citizen who was not deleted still opens.
-    state_rows = [v for k, v in records[f"{app_id}-citizen-state-changelog"] if k == kept.encode() and v]
+    state_rows = [v for k, v in records[table] if k == kept.encode() and v]
+    assert state_rows, f"no row of the kept citizen on {table}"
     assert kept_cpr.encode() in await open_state(bootstrap, app_id, kept, state_rows[-1])
 
 

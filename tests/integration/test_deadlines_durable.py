@@ -64,13 +64,16 @@ def _citizens(unique: str, handover: date, n: int, spread_days: int = 1) -> list
     return out
 
 
-async def _publish_cases(bootstrap: str, citizens: Iterable[Citizen]) -> None:
+async def _publish_cases(bootstrap: str, citizens: Iterable[Citizen], on: date) -> None:
+    """Publish the cases, stamped ``on`` the workers' shifted date: the door refuses an occurred_at
+    more than a day after the worker's today (processors.bounds), and real time may be months ahead."""
     async with Publisher(bootstrap) as publisher:
         for c in citizens:
             body: dict[str, object] = {
                 "cpr": c.cpr, "case_id": c.case_id, "receiving_municipality": c.receiving,
                 "jobcenter_municipality": c.jobcenter, "contact_group": 18,
                 "handover_date": c.handover.isoformat(), "cv_number": "CV-1",
+                "occurred_at": f"{on.isoformat()}T12:00:00+00:00",
             }
             if c.early is not None:
                 body["early_cv_takeover_date"] = c.early.isoformat()
@@ -160,7 +163,7 @@ async def test_r3_1_deadlines_fire_once_after_sigkill(bootstrap: str, unique: st
     before = WorkerProcess(bootstrap, app_id, tmp_path / "first", _now_env(handover - timedelta(days=2))).start()
     workers = [before]
     try:
-        await _publish_cases(bootstrap, citizens)
+        await _publish_cases(bootstrap, citizens, handover - timedelta(days=2))
 
         async def all_created() -> bool:
             notes = await _notifications(bootstrap, keys)
@@ -173,7 +176,7 @@ async def test_r3_1_deadlines_fire_once_after_sigkill(bootstrap: str, unique: st
         before.kill()  # a crash while every handover deadline is still pending
 
         after_dir = tmp_path / ("fresh" if fresh_data_dir else "first")
-        after = WorkerProcess(bootstrap, app_id, after_dir, _now_env(handover + timedelta(days=3))).start()
+        after = WorkerProcess(bootstrap, app_id, after_dir, _now_env(handover + timedelta(days=3))).start(restart=True)
         workers.append(after)
 
         async def all_handover_told() -> bool:
@@ -184,7 +187,8 @@ async def test_r3_1_deadlines_fire_once_after_sigkill(bootstrap: str, unique: st
         await _wait_until(all_handover_told, 60, "handover-date-passed and data-area-closed", workers)
         # A second crash after firing, then a worker from the changelog only: nothing fires again.
         after.kill()
-        again = WorkerProcess(bootstrap, app_id, tmp_path / "third", _now_env(handover + timedelta(days=4))).start()
+        again = WorkerProcess(bootstrap, app_id, tmp_path / "third",
+                              _now_env(handover + timedelta(days=4))).start(restart=True)
         workers.append(again)
         await asyncio.sleep(4.0)
         summary = await _assert_fired_once(bootstrap, citizens)
@@ -207,11 +211,11 @@ async def test_r3_1_no_deadline_lost_or_doubled_across_rebalance(bootstrap: str,
     app_id = f"dfdg-rebalance-{unique}"
     env = {"DFDG_NOW": f"{start.isoformat()}T00:00", "DFDG_CLOCK_SPEED": str(86400 / 5), **FAST_REJOIN}
     first = WorkerProcess(bootstrap, app_id, tmp_path / "a", env).start()
-    second = WorkerProcess(bootstrap, app_id, tmp_path / "b", env).start()
+    second = WorkerProcess(bootstrap, app_id, tmp_path / "b", env).start(restart=True)
     workers = [first, second]
     try:
         first.wait_for("deadline index rebuilt", 60, count=2)  # the rebalance that took in the second
-        await _publish_cases(bootstrap, citizens)
+        await _publish_cases(bootstrap, citizens, start)
 
         async def all_created() -> bool:
             notes = await _notifications(bootstrap, keys)

@@ -13,7 +13,7 @@ from tests.security.conftest import APP_ID, SecureKafka
 from tests.security.kafka_io import create_topics, read, write
 
 A5, A10 = "dfdg.notify.akasse.5", "dfdg.notify.akasse.10"
-INTERNAL, CHANGELOG = f"{APP_ID}.internal.citizen-events", f"{APP_ID}-citizen-state-changelog"
+INTERNAL, CHANGELOG = f"{APP_ID}.internal.citizen-events", f"{APP_ID}-citizens-changelog"  # the one table
 CASE_CREATED, DECEASED = "dfdg.case-created", "dfdg.citizen-deceased"
 
 

@@ -6,7 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from processors.clock import passed_at
 from processors.model import Deadline
-from streams.deadlines import DeadlineIndex, DueDeadline, decode_row, encode_row
+from streams.citizen_repo import CitizenRepository
+from streams.citizen_rows import RowHeader, decode_header, encode_row
+from streams.deadline_timer import DeadlineTimer
+from streams.deadlines import DeadlineIndex, DueDeadline, entries_for
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -91,17 +94,27 @@ def test_r3_1_a_deadline_set_again_after_it_was_handled_fires_again() -> None:
     assert _ids(index.pop_due(now, {0})) == ["x"]
 
 
+def _row(partition: int, pending: list[Deadline], erased: bool = False) -> bytes:
+    """A ``citizens`` table row; the sealed state is opaque here (the index never opens it)."""
+    return encode_row(RowHeader(partition, tuple(pending), erased=erased), b"" if erased else b"\xd5\x01sealed")
+
+
+def _from_headers(rows: list[tuple[str, bytes]]) -> list[tuple[str, int, tuple[Deadline, ...]]]:
+    return [(key, h.partition, h.pending) for key, h in ((k, decode_header(r)) for k, r in rows)]
+
+
 def test_r3_1_rebuild_replaces_everything_from_the_table_rows() -> None:
     handover = date(2026, 3, 1)
     deadlines = [Deadline("R3.1", handover, "case-1"), Deadline("R5.1", date(2026, 3, 31), "case-1")]
-    row = encode_row(3, deadlines)
-    decoded = list(decode_row("a", row))
+    row = _row(3, deadlines)
+    header = decode_header(row)
+    decoded = entries_for("a", header.partition, header.pending)
     assert {e.deadline_id for e in decoded} == {d.deadline_id for d in deadlines}
     assert all(e.partition == 3 and e.citizen_key == "a" for e in decoded)
 
     index = DeadlineIndex()
     index.replace_citizen("stale", [_due("stale", "old", 0)])
-    index.rebuild([("a", row), ("b", encode_row(1, [Deadline("R3.1", date(2026, 2, 1), "case-2")]))])
+    index.rebuild(_from_headers([("a", row), ("b", _row(1, [Deadline("R3.1", date(2026, 2, 1), "case-2")]))]))
     assert len(index) == 3
     at_handover = passed_at(handover)
     assert index.pop_due(at_handover - timedelta(seconds=1), {1, 3})[0].citizen_key == "b"
@@ -114,12 +127,30 @@ def test_r3_1_rebuild_forgets_inflight_so_the_table_row_fires_again() -> None:
     # After a rebalance the table is the truth: a deadline sent but not yet handled is sent
     # again; the processor's fired set makes the repeat a no-op.
     index = DeadlineIndex()
-    row = encode_row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")])
-    index.rebuild([("a", row)])
+    rows = _from_headers([("a", _row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")]))])
+    index.rebuild(rows)
     now = T0
     assert len(index.pop_due(now, {0})) == 1
-    index.rebuild([("a", row)])
+    index.rebuild(rows)
     assert len(index.pop_due(now, {0})) == 1
     index.clear()
     assert len(index) == 0
     assert index.pop_due(now, {0}) == []
+
+
+def test_r3_1_the_timer_rebuilds_from_the_citizens_table_without_erased_or_broken_rows() -> None:
+    # The worker's own rebuild (DeadlineTimer over CitizenRepository.headers): clear headers only,
+    # an erased citizen contributes nothing, and one broken row does not stop the others.
+    table = {
+        b"a": _row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")]),
+        # Never written with deadlines by the worker; if one were, the marker still wins.
+        b"gone": _row(1, [Deadline("R3.1", date(2026, 1, 1), "case-3")], erased=True),
+        b"broken": b"R2\x00\x00\x00\x05{nope",
+        b"b": _row(1, [Deadline("R5.1", date(2026, 2, 2), "case-2")]),
+    }
+    index = DeadlineIndex()
+    repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
+    timer = DeadlineTimer(index, repo, None, None, None, "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
+    timer.rebuild()
+    assert timer.ready and len(index) == 2
+    assert sorted((e.citizen_key, e.partition) for e in index.pop_due(T0, {0, 1})) == [("a", 0), ("b", 1)]

@@ -1,0 +1,193 @@
+"""The one place that builds the worker: the Faust app, its topics and its one table, the codec,
+the sinks, and the steps, then ties them to agents, timers and rebalance signals.
+
+    ingress topics --door--> <app>.internal.citizen-events --+
+                                                              +--citizen step--> outputs, then the citizens table
+    <app>.archive-receipts ----------------------------------+
+    deadline timer (index rebuilt from row headers) --DeadlineDue--> citizen-events
+
+Every agent runs with concurrency 1 (faust-streaming can commit past unprocessed messages with
+more, its #606) and takes its messages in batches. Processing is at-least-once (Faust's
+exactly-once mode has open bugs, #323 and #517): outputs carry ids derived from their cause
+and the state records what has acted, so a replay sends duplicates at most, never gaps.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+import schemas.archive_records  # noqa: F401 - registers the records the codec encodes
+from processors.routing import subscriber_for_topic
+from schemas.codec import Codec
+from schemas.topics import archive_receipts_topic, citizen_events_topic, citizen_keys_topic
+from sinks.kafka_out import KafkaOutputs
+from streams.citizen_repo import CitizenRepository
+from streams.citizen_step import CitizenStep
+from streams.clock import Clock
+from streams.crash_points import CrashPoints
+from streams.crypto import MasterKey
+from streams.dead_letters import DeadLetters
+from streams.deadline_timer import DeadlineTimer
+from streams.deadlines import DeadlineIndex
+from streams.door import Door
+from streams.faust_app import build_app, table_partition_of
+from streams.keystore import KeyStore
+from streams.logs import get_logger
+from streams.metrics import Metrics
+from streams.operators import Operators
+from streams.outbox import KafkaSender
+from streams.saga import SagaRunner
+from streams.sealing import Sealer
+from streams.settings import Settings
+from streams.step_policy import BATCH_MAX, BATCH_WITHIN_S, GC_THRESHOLDS, MAX_RECORD_BYTES
+from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
+
+__all__ = ["Worker", "build_worker", "prepare_topics"]
+
+log = get_logger("dfdg.worker")
+
+# The exit code of a worker that stops mid-batch (a failed acknowledgement, a cancelled
+# batch): it leaves without acknowledging the batch, so a restart replays it (EX_TEMPFAIL).
+EXIT_REPLAY = 75
+
+
+@dataclass(frozen=True)
+class Worker:
+    app: faust.App
+    operators: Operators
+    timer: DeadlineTimer
+
+
+def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) -> Worker:
+    gc.set_threshold(*GC_THRESHOLDS)
+    app = build_app(settings)
+    codec = Codec.default()
+    metrics = Metrics()
+    events_name = citizen_events_topic(settings.app_id)
+    receipts_name = archive_receipts_topic(settings.app_id)
+    ingress = app.topic(*INGRESS_TOPICS, key_type=bytes, value_type=bytes)
+    citizen_inputs = app.topic(events_name, receipts_name, key_type=bytes, value_type=bytes,
+                               partitions=settings.partitions)
+    # Deleted citizens' rows are replaced by a marker, and compaction must remove the old
+    # versions within a bounded time (R7), not whenever the cleaner gets round to it.
+    table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
+                      extra_topic_configs=COMPACTED)
+
+    async def raw_send(topic: str, key: bytes | None, value: bytes | None, partition: int | None,
+                       headers: Any) -> Any:
+        return await app.producer.send(topic, key, value, partition, None, headers)
+
+    sender = KafkaSender(raw_send, MAX_RECORD_BYTES)
+    # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
+    keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped))
+    sealer = Sealer(keys, settings.dev_mode)
+
+    async def ensure_notify_topic(name: str) -> None:
+        await ensure_topics(settings.bootstrap, notify_topic_specs(subscriber_for_topic(name), settings.partitions))
+
+    outputs = KafkaOutputs(codec, lambda topic, key, value, headers: sender.send(topic, key, value, headers),
+                           ensure_notify_topic)
+    dead_letters = DeadLetters(sender, sealer, metrics, settings.app_id)
+    crash = CrashPoints()
+    index = DeadlineIndex()
+    repo = CitizenRepository(table, sealer)  # type: ignore[arg-type]
+    saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash)
+    door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
+    step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
+
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events_name}
+
+    timer = DeadlineTimer(index, repo, codec, sender, clock, f"{settings.app_id}-deadlines", events_name,
+                          owned_partitions)
+    operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready)
+
+    @app.agent(ingress, concurrency=1, name="ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for events in _batches(stream):
+            await _crash_only(door.handle([e.message for e in events]))
+
+    @app.agent(citizen_inputs, concurrency=1, name="citizen")
+    async def citizen(stream: faust.StreamT) -> None:
+        async for events in _batches(stream):
+            for partition_events in _by_partition(events):
+                with table_partition_of(partition_events[-1]):
+                    await _crash_only(step.handle(partition_events[0].message.partition,
+                                                  [e.message for e in partition_events]))
+
+    @app.timer(interval=tick_seconds, name="deadlines")
+    async def deadlines() -> None:
+        await timer.fire_due()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        timer.revoked()
+        operators.readiness.mark_revoked()
+
+    @app.on_rebalance_complete.connect
+    async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        timer.rebuild()
+        operators.readiness.mark_assigned()
+        operators.readiness.mark_recovered()
+
+    @app.task
+    async def load_data_keys() -> None:
+        await sealer.start()
+
+    @app.task
+    async def serve_operator_pages() -> None:
+        await operators.serve(settings.web_host, settings.web_port)
+
+    @app.timer(interval=5.0, name="operator-metrics")
+    async def refresh_operator_metrics() -> None:
+        await operators.refresh()
+
+    return Worker(app, operators, timer)
+
+
+async def _batches(stream: faust.StreamT) -> AsyncIterator[Sequence[Any]]:
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        yield events
+
+
+def _by_partition(events: Sequence[Any]) -> list[list[Any]]:
+    """The batch split by partition, each part in offset order (both topics share the numbers)."""
+    parts: dict[int, list[Any]] = {}
+    for event in events:
+        parts.setdefault(event.message.partition, []).append(event)
+    return list(parts.values())
+
+
+async def _crash_only(step: Awaitable[None]) -> None:
+    """Run one batch; if it cannot finish, leave at once rather than let it be acknowledged.
+
+    Faust acknowledges a taken batch when the loop moves on or the stream closes, whatever
+    happened to it. A batch whose effects were not all acknowledged by the broker, or that was
+    cancelled halfway by a shutdown, must be replayed instead: so the process exits without a
+    commit, and the restarted worker (static membership: within seconds) replays it."""
+    try:
+        await step
+    except BaseException as exc:  # noqa: BLE001 - anything unfinished means replay
+        log.critical("batch not finished; exiting so that it is replayed", error=type(exc).__name__,
+                     exit_code=EXIT_REPLAY)
+        os._exit(EXIT_REPLAY)
+
+
+async def prepare_topics(settings: Settings) -> list[str]:
+    """The pipeline's topics, and every registered subscriber's, so a subscriber can connect
+    (and be granted access) before its first notification."""
+    from sinks.registry_store import load
+    from streams.topics import pipeline_topics
+
+    specs = pipeline_topics(settings.partitions, settings.app_id)
+    for subscriber in load(settings.subscribers_file):
+        specs += notify_topic_specs(subscriber, settings.partitions)
+    return await ensure_topics(settings.bootstrap, specs)
+

@@ -1,0 +1,87 @@
+"""The citizens table behind a small interface: load a citizen into a working copy, save it back
+as one sealed row (``streams.citizen_rows``), list the clear headers for the deadline index.
+
+The table is any mutable mapping of bytes to bytes; in the worker it is a Faust table, whose
+writes go to the partition of the event being handled (the step sets that context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+
+from processors.deceased import ArchiveSaga
+from processors.model import CitizenState
+from streams.citizen_rows import (
+    RowError,
+    RowHeader,
+    decode_header,
+    decode_row,
+    encode_row,
+    state_from_json,
+    state_to_json,
+)
+from streams.logs import get_logger
+from streams.sealing import Sealer, UnknownKey
+
+__all__ = ["Citizen", "CitizenRepository"]
+
+log = get_logger("dfdg.citizens")
+
+
+@dataclass(slots=True)
+class Citizen:
+    """The working copy of one citizen during a batch; written back once, after the effects."""
+
+    key: str
+    partition: int
+    state: CitizenState
+    saga: ArchiveSaga | None = None
+    erased: bool = False
+    # The row is there but its sealed part cannot be opened: the keys were shredded by a saga
+    # that crashed before it wrote the erasure marker. Only that saga may still act.
+    unreadable: bool = False
+    dirty: bool = False
+    state_json: bytes | None = field(default=None, repr=False)
+
+    def snapshot(self) -> Citizen:
+        return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable, self.dirty,
+                       self.state_json)
+
+
+class CitizenRepository:
+    def __init__(self, table: MutableMapping[bytes, bytes], sealer: Sealer) -> None:
+        self._table = table
+        self._sealer = sealer
+
+    async def load(self, key: str, partition: int) -> Citizen:
+        row = self._table.get(key.encode())
+        if row is None:
+            return Citizen(key, partition, CitizenState(citizen_key=key))
+        header, sealed = decode_row(row)
+        if header.erased:
+            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, erased=True)
+        try:
+            data = await self._sealer.open_state(key, sealed)
+        except UnknownKey:
+            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True)
+        return Citizen(key, partition, state_from_json(data), header.saga, state_json=data)
+
+    async def save(self, citizen: Citizen) -> None:
+        if citizen.erased:
+            row = encode_row(RowHeader(citizen.partition, (), citizen.saga, erased=True), b"")
+        else:
+            data = citizen.state_json if citizen.state_json is not None else state_to_json(citizen.state)
+            sealed = await self._sealer.seal_state(citizen.key, data)
+            header = RowHeader(citizen.partition, tuple(citizen.state.pending.values()), citizen.saga)
+            row = encode_row(header, sealed)
+        self._table[citizen.key.encode()] = row
+        citizen.dirty = False
+
+    def headers(self) -> Iterator[tuple[str, RowHeader]]:
+        """Every row's clear header, for the deadline index and the saga gauge; a broken row is logged."""
+        for key, row in self._table.items():
+            try:
+                yield key.decode(), decode_header(row)
+            except RowError as exc:
+                log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))

@@ -1,0 +1,120 @@
+"""One row per citizen in the ``citizens`` table: the sealed state, and in clear beside it only
+what the worker needs without opening it.
+
+    ``R2`` | header length (4 bytes, big-endian) | header (JSON) | sealed state (may be empty)
+
+The header holds the citizen's pending deadlines (rule, due date, case id), the archive saga
+(package id, area names, step) and the erasure marker: no personal data, so the deadline
+index is rebuilt from the headers without a single decryption, and a saga whose citizen's
+keys are already shredded can still be finished. Everything personal is in the sealed part,
+which becomes unreadable when the citizen's keys are shredded.
+
+One row holds what used to be three tables (state, deadlines, sagas): one changelog record per
+citizen per batch, and no crash can leave a state without its deadlines or its saga.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import orjson
+
+from processors.deceased import ArchiveSaga
+from processors.model import CitizenState, Deadline
+from processors.state_codec import state_from_dict, state_to_dict
+
+__all__ = [
+    "ROW_MAGIC",
+    "RowError",
+    "RowHeader",
+    "decode_header",
+    "decode_row",
+    "encode_row",
+    "saga_from_dict",
+    "saga_to_dict",
+    "split_row",
+    "state_from_json",
+    "state_to_json",
+]
+
+ROW_MAGIC = b"R2"
+_LEN = struct.Struct(">I")
+_PREFIX = len(ROW_MAGIC) + _LEN.size
+
+
+class RowError(ValueError):
+    """A stored row does not decode (wrong marker or a broken header)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowHeader:
+    partition: int
+    pending: tuple[Deadline, ...] = ()
+    saga: ArchiveSaga | None = None
+    # Deleted after death (R7.3): nothing personal is left, but the citizen stays deceased.
+    erased: bool = False
+
+
+def saga_to_dict(saga: ArchiveSaga) -> dict[str, object]:
+    body = asdict(saga)
+    body["date_of_death"] = saga.date_of_death.isoformat()
+    return body
+
+
+def saga_from_dict(body: dict[str, object]) -> ArchiveSaga:
+    fields = dict(body)
+    fields["date_of_death"] = date.fromisoformat(str(fields["date_of_death"]))
+    fields["areas_to_archive"] = tuple(fields.get("areas_to_archive") or ())  # type: ignore[call-overload]
+    fields["areas_deleted_at_once"] = tuple(fields.get("areas_deleted_at_once") or ())  # type: ignore[call-overload]
+    return ArchiveSaga(**fields)  # type: ignore[arg-type]
+
+
+def state_to_json(state: CitizenState) -> bytes:
+    return orjson.dumps(state_to_dict(state))
+
+
+def state_from_json(data: bytes) -> CitizenState:
+    return state_from_dict(orjson.loads(data))
+
+
+def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:
+    body = {
+        "p": header.partition,
+        "d": [[d.rule, d.due_date.isoformat(), d.case_id] for d in header.pending],
+    }
+    if header.saga is not None:
+        body["g"] = saga_to_dict(header.saga)
+    if header.erased:
+        body["x"] = 1
+    encoded = orjson.dumps(body)
+    return ROW_MAGIC + _LEN.pack(len(encoded)) + encoded + sealed_state
+
+
+def split_row(row: bytes) -> tuple[bytes, bytes]:
+    """(header JSON, sealed state) of a row."""
+    if row[:2] != ROW_MAGIC or len(row) < _PREFIX:
+        raise RowError("not a citizen row (no R2 marker)")
+    (length,) = _LEN.unpack_from(row, 2)
+    end = _PREFIX + length
+    if end > len(row):
+        raise RowError("citizen row header runs past the row")
+    return row[_PREFIX:end], row[end:]
+
+
+def decode_header(row: bytes) -> RowHeader:
+    return decode_row(row)[0]
+
+
+def decode_row(row: bytes) -> tuple[RowHeader, bytes]:
+    """(clear header, sealed state) of a row."""
+    raw, sealed = split_row(row)
+    try:
+        body = orjson.loads(raw)
+        pending = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in body["d"])
+        saga = saga_from_dict(body["g"]) if body.get("g") else None
+        header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
+    return header, sealed

@@ -1,0 +1,186 @@
+"""The citizen step: one batch of one partition's messages, effects first, state last.
+
+    1. decide   each message in order: open, decode, run the pure processors on the citizen's
+                working copy (loaded once per batch), and hand every output to the producer
+                (notifications, data-area-closed, refusals, dead letters, key rows, saga records)
+    2. effects  wait until the broker has acknowledged every one of them
+    3. state    write each touched citizen's row once (state, pending deadlines, saga)
+    4. commit   return; the framework acks the batch and commits its offsets after a flush
+
+A crash before 3 replays the batch into the same deterministic ids (a subscriber sees at most a
+duplicate it can drop); a crash after 3 replays into rows that already record the effects, and
+writes them again, so a row that reached the local store but not the changelog reaches it now.
+One bad message never stops the partition: whatever it raises becomes a dead letter for that
+message alone, and its citizen's working copy goes back to what it was before it.
+
+The citizen-events topic and the archive-receipts topic arrive in the same batches (same key,
+same partition count), so a citizen's row is only ever changed by one step at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from processors.events import CitizenDeceased, Event
+from processors.model import DataAreaClosedOut, DeletionRequested, FetchRefused, Rejected
+from processors.pipeline import Outcome, process, process_erased
+from processors.reference import E901_PROCESSING_FAILED
+from schemas.archive_records import ArchiveReceipt, ArchiveRejected
+from schemas.codec import Codec
+from sinks.kafka_out import KafkaOutputs
+from streams.citizen_repo import Citizen, CitizenRepository
+from streams.citizen_rows import state_to_json
+from streams.clock import Clock
+from streams.crash_points import CrashPoints
+from streams.dead_letters import DeadLetters
+from streams.deadlines import DeadlineIndex, entries_for
+from streams.logs import get_logger
+from streams.metrics import Metrics
+from streams.outbox import Outbox
+from streams.saga import SagaRunner
+from streams.sealing import Sealer, UnknownKey
+from streams.step_policy import MAX_STATE_BYTES
+
+__all__ = ["CitizenStep", "StateTooLarge"]
+
+log = get_logger("dfdg.worker")
+
+E307_CITIZEN_ERASED = "E307 citizen-erased"
+
+
+class StateTooLarge(ValueError):
+    """The event would grow the citizen's row past ``MAX_STATE_BYTES``."""
+
+
+class CitizenStep:
+    def __init__(self, repo: CitizenRepository, sealer: Sealer, codec: Codec, outputs: KafkaOutputs,
+                 dead_letters: DeadLetters, saga: SagaRunner, index: DeadlineIndex, metrics: Metrics, clock: Clock,
+                 receipts_topic: str, crash: CrashPoints) -> None:
+        self._repo = repo
+        self._sealer = sealer
+        self._codec = codec
+        self._outputs = outputs
+        self._dead_letters = dead_letters
+        self._saga = saga
+        self._index = index
+        self._metrics = metrics
+        self._clock = clock
+        self._receipts_topic = receipts_topic
+        self._crash = crash
+
+    async def handle(self, partition: int, messages: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        now = self._clock.now()
+        await self._sealer.keys.ready()
+        batch: dict[str, Citizen] = {}
+        with Outbox() as box:
+            for msg in messages:
+                await self._decide(msg, partition, batch, now, box)
+            await box.acknowledged()
+        touched = [c for c in batch.values() if c.dirty]
+        for citizen in touched:
+            await self._crash.at("after-effects", citizen.key)
+        for citizen in touched:
+            await self._repo.save(citizen)
+            pending = () if citizen.erased else citizen.state.pending.values()
+            self._index.replace_citizen(citizen.key, entries_for(citizen.key, partition, pending))
+        for citizen in touched:
+            await self._crash.at("after-state", citizen.key)
+        if messages:
+            self._metrics.observe_processing((time.perf_counter() - started) / len(messages))
+
+    async def _decide(self, msg: Any, partition: int, batch: dict[str, Citizen], now: datetime, box: Outbox) -> None:
+        key: str = msg.key.decode()
+        citizen = batch.get(key)
+        if citizen is None:
+            citizen = batch[key] = await self._repo.load(key, partition)
+        before = citizen.snapshot()
+        try:
+            if msg.topic == self._receipts_topic:
+                await self._saga.on_archive_answer(citizen, self._archive_answer(msg), now, box)
+            else:
+                await self._event(msg, citizen, now, box)
+            # Written even when nothing changed: after a crash the local store may hold a row
+            # whose changelog record never left, and the replay of its batch (a no-op here)
+            # is the only chance to send it before a worker restores from the changelog.
+            citizen.dirty = True
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
+            batch[key] = before
+            log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                      citizen=key[:12], error=type(exc).__name__)
+            await self._dead_letters.send(msg, key, E901_PROCESSING_FAILED, _failure_message(exc),
+                                          type(exc).__name__, sealed_value=msg.value)
+
+    def _archive_answer(self, msg: Any) -> object:
+        answer = self._codec.decode(msg.value)
+        if not isinstance(answer, ArchiveReceipt | ArchiveRejected):
+            raise TypeError("not an archive receipt or rejection")
+        return answer
+
+    async def _event(self, msg: Any, citizen: Citizen, now: datetime, box: Outbox) -> None:
+        try:
+            raw = await self._sealer.open_event(citizen.key, msg.value)
+        except UnknownKey:
+            # The citizen was deleted and the key shredded: nothing of this event can be read.
+            self._metrics.event_in("SkippedShredded")
+            await self._dead_letters.send(msg, citizen.key, E307_CITIZEN_ERASED,
+                                          "the citizen has been deleted and its key destroyed, so this event can "
+                                          "no longer be read; nothing was done", "UnknownKey",
+                                          sealed_value=msg.value)
+            return
+        event = self._codec.decode(raw)
+        if not isinstance(event, Event):
+            raise TypeError("not an event")
+        if citizen.erased or citizen.unreadable:
+            outcome = process_erased(citizen.key, event, now)
+            await self._emit(msg, citizen, outcome, now)
+            if isinstance(event, CitizenDeceased):
+                await self._saga.run(citizen, now, box)  # a replayed death finishes an interrupted saga
+            return
+        outcome = process(citizen.state, event, now)
+        if outcome.state != citizen.state:
+            data = state_to_json(outcome.state)
+            if len(data) > MAX_STATE_BYTES:
+                raise StateTooLarge(f"the citizen's state would be {len(data)} bytes, over {MAX_STATE_BYTES}")
+            citizen.state, citizen.state_json, citizen.dirty = outcome.state, data, True
+        await self._emit(msg, citizen, outcome, now)
+        deletions = [o for o in outcome.outputs if isinstance(o, DeletionRequested)]
+        for request in deletions:
+            if request.scope == "citizen" and isinstance(event, CitizenDeceased):
+                await self._saga.on_death(citizen, event, now, box)
+            elif request.scope != "citizen":
+                self._saga.on_record_deleted(citizen, request)
+        if not deletions and isinstance(event, CitizenDeceased) and citizen.saga is not None:
+            await self._saga.run(citizen, now, box)  # a replayed death: the saga says what is left
+
+    async def _emit(self, msg: Any, citizen: Citizen, outcome: Outcome, now: datetime) -> None:
+        state = outcome.state
+        for delivery in outcome.deliveries:
+            personal = None
+            if state.personal.cpr is not None:
+                personal = await self._sealer.seal_personal(state.citizen_key, delivery.recipient,
+                                                            delivery.notification_id, {"cpr": state.personal.cpr})
+            await self._outputs.notify(delivery, state, now, personal)
+            self._metrics.event_out(f"notification:{delivery.notice.kind}")
+        for output in outcome.outputs:
+            if isinstance(output, DataAreaClosedOut):
+                await self._outputs.data_area_closed(output, citizen.key, now)
+                self._metrics.event_out("DataAreaClosed")
+            elif isinstance(output, FetchRefused):
+                await self._outputs.fetch_refused(output, citizen.key, now)
+                self._metrics.event_out("FetchRefused")
+            elif isinstance(output, Rejected):
+                await self._dead_letters.send(msg, citizen.key, output.code, output.reason, "Rejected",
+                                              sealed_value=msg.value)
+            elif isinstance(output, DeletionRequested):
+                self._metrics.event_out(f"DeletionRequested:{output.rule}")
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, StateTooLarge):
+        return f"{exc}; the event would make the citizen's row too large to store"
+    return (f"the worker could not process this event ({type(exc).__name__}); it is kept here for replay "
+            "after a fix")

@@ -1,0 +1,46 @@
+"""Named crash points, for the tests that prove a crash anywhere loses nothing.
+
+``DFDG_TEST_CRASH_AT=<point>`` (or ``<point>:<citizen key>``, to crash on one citizen only)
+makes the worker end itself with SIGKILL when it reaches the point: no flush, no commit, no
+goodbye to the group, exactly as if the machine died there. Unset, each call is one dict
+lookup. The points, in the order a step reaches them:
+
+    after-effects            outputs acknowledged, state not yet written
+    after-state              state written, offsets not yet committed
+    after-archive-delivery   package in the archive inbox, saga not yet written
+    after-deletion-notices   deletion notices acknowledged, keys not yet shredded
+    after-shred              keys shredded, erasure marker not yet written
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from streams.logs import get_logger
+
+__all__ = ["CRASH_ENV", "POINTS", "CrashPoints"]
+
+CRASH_ENV = "DFDG_TEST_CRASH_AT"
+POINTS = ("after-effects", "after-state", "after-archive-delivery", "after-deletion-notices", "after-shred")
+
+log = get_logger("dfdg.worker")
+
+
+class CrashPoints:
+    def __init__(self, setting: str | None = None) -> None:
+        raw = os.environ.get(CRASH_ENV, "") if setting is None else setting
+        point, _, citizen = raw.partition(":")
+        if point and point not in POINTS:
+            raise ValueError(f"{CRASH_ENV}: unknown crash point; choose one of {', '.join(POINTS)}")
+        self._point = point
+        self._citizen = citizen
+
+    async def at(self, point: str, citizen: str = "") -> None:
+        if point != self._point or (self._citizen and citizen != self._citizen):
+            return
+        log.warning("test hook: crashing", point=point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def armed(self, point: str) -> bool:
+        return point == self._point

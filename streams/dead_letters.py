@@ -1,0 +1,67 @@
+"""Writes dead letters: the original message sealed for its owner, with the headers that say
+where it came from and what to do, and never over the producer's size limit.
+
+A letter whose sealed value would not fit keeps its coordinates, the original size and a
+SHA-256 digest of the original value, and as much of the value as fits; ``dlq.truncated``
+says so. It is never dropped: a message the broker accepted always gets its letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from schemas.topics import DEAD_LETTER
+from sinks.dead_letter import DeadLetter, dead_letter_headers
+from streams.logs import get_logger
+from streams.metrics import Metrics
+from streams.outbox import KafkaSender, record_size
+from streams.sealing import Sealer, dead_letter_owner
+
+__all__ = ["SEAL_OVERHEAD", "DeadLetters"]
+
+log = get_logger("dfdg.worker")
+
+# Marker, key id, nonce and tag that sealing adds to a value (streams.crypto).
+SEAL_OVERHEAD = 2 + 16 + 12 + 16
+
+
+class DeadLetters:
+    def __init__(self, sender: KafkaSender, sealer: Sealer, metrics: Metrics, group: str) -> None:
+        self._sender = sender
+        self._sealer = sealer
+        self._metrics = metrics
+        self._group = group
+
+    def owner_for(self, msg: Any, citizen_key: str | None) -> str:
+        return citizen_key or dead_letter_owner(msg.topic, msg.partition, msg.offset)
+
+    async def send(self, msg: Any, owner: str, code: str, message: str, exception_class: str,
+                   sealed_value: bytes | None = None) -> None:
+        """``msg`` is the consumed message; ``sealed_value`` when its value is already sealed for ``owner``."""
+        self._metrics.dead_letter(code.split(" ", 1)[0])
+        log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
+                    reason=message)
+        letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), self._group, code,
+                            message, exception_class, owner)
+        original: Sequence[tuple[str, bytes]] = list(msg.headers or ())
+        headers = dead_letter_headers(original, letter)
+        value = sealed_value if sealed_value is not None else await self._sealer.seal_event(owner, msg.value or b"")
+        if not self._sender.fits(msg.key, value, headers):
+            value, headers = await self._truncated(msg, owner, original, letter)
+        await self._sender.send(DEAD_LETTER, msg.key, value, headers)
+
+    async def _truncated(self, msg: Any, owner: str, original: Sequence[tuple[str, bytes]],
+                         letter: DeadLetter) -> tuple[bytes, list[tuple[str, bytes]]]:
+        raw = msg.value or b""
+        extra = [("dlq.truncated", b"true"), ("dlq.original-size", str(len(raw)).encode()),
+                 ("dlq.original-sha256", hashlib.sha256(raw).hexdigest().encode())]
+        headers = dead_letter_headers(original, letter) + extra
+        if record_size(msg.key, b"", headers) + SEAL_OVERHEAD > self._sender.max_record_bytes:
+            # The publisher's own headers are what is too large: keep ours, say so.
+            headers = dead_letter_headers((), letter) + extra + [("dlq.headers-dropped", b"true")]
+        room = self._sender.max_record_bytes - record_size(msg.key, b"", headers) - SEAL_OVERHEAD
+        log.warning("dead letter truncated to fit", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    original_bytes=len(raw), kept_bytes=max(room, 0))
+        return await self._sealer.seal_event(owner, raw[:max(room, 0)]), headers

@@ -1,0 +1,73 @@
+"""The door step: one batch of ingress messages admitted, sealed and passed on, effects first.
+
+    1. admit    decode, validate and pseudonymise each message (``streams.ingest.admit``, no I/O)
+    2. keys     create the data keys of citizens seen for the first time, and wait for them:
+                nothing is sealed with a key the broker does not have yet
+    3. pass on  each admitted event, sealed, to its citizen's partition; each refusal to the
+                dead-letter topic; then wait for every acknowledgement
+    4. commit   return; the framework commits the ingress offsets after a flush
+
+A crash before the end of 3 replays the batch: the same events are sealed and passed on again
+and the citizen step drops the duplicates (handled event ids are remembered in the state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from processors.reference import E901_PROCESSING_FAILED
+from schemas.codec import Codec
+from streams.clock import Clock
+from streams.dead_letters import DeadLetters
+from streams.ingest import Admitted, Refused, admit
+from streams.logs import get_logger
+from streams.metrics import Metrics
+from streams.outbox import KafkaSender, Outbox
+from streams.sealing import Sealer
+
+__all__ = ["Door"]
+
+log = get_logger("dfdg.worker")
+
+
+class Door:
+    def __init__(self, codec: Codec, sealer: Sealer, sender: KafkaSender, dead_letters: DeadLetters,
+                 metrics: Metrics, clock: Clock, pseudonym_key: bytes, citizen_events_topic: str) -> None:
+        self._codec = codec
+        self._sealer = sealer
+        self._sender = sender
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._clock = clock
+        self._secret = pseudonym_key
+        self._topic = citizen_events_topic
+
+    async def handle(self, messages: Sequence[Any]) -> None:
+        now = self._clock.now()
+        results = [(msg, admit(msg.value, self._codec, self._secret, now)) for msg in messages]
+        await self._sealer.keys.ready()
+        await self._sealer.keys.ensure(self._owner(msg, result) for msg, result in results)
+        with Outbox() as box:
+            for msg, result in results:
+                try:
+                    await self._pass_on(msg, result)
+                except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
+                    log.error("door failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                              error=type(exc).__name__)
+                    await self._dead_letters.send(msg, self._owner(msg, result), E901_PROCESSING_FAILED,
+                                                  f"the door could not pass this event on ({type(exc).__name__}); "
+                                                  "it is kept here for replay after a fix", type(exc).__name__)
+            await box.acknowledged()
+
+    def _owner(self, msg: Any, result: Admitted | Refused) -> str:
+        return self._dead_letters.owner_for(msg, result.citizen_key)
+
+    async def _pass_on(self, msg: Any, result: Admitted | Refused) -> None:
+        if isinstance(result, Refused):
+            await self._dead_letters.send(msg, self._owner(msg, result), result.code, result.message,
+                                          result.exception_class)
+            return
+        self._metrics.event_in(type(result.event).__name__)
+        sealed = await self._sealer.seal_event(result.citizen_key, msg.value)
+        await self._sender.send(self._topic, result.citizen_key.encode(), sealed, list(msg.headers or ()))

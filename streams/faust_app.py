@@ -1,0 +1,72 @@
+"""The Faust application and the one piece of Faust internals the steps rely on.
+
+Static group membership: each worker joins with a stable ``group.instance.id`` (derived from
+its data directory, which only one worker can use at a time), so a restarted worker takes
+back its own partitions at once instead of waiting for its old session to expire; a worker
+that is gone for good loses them after ``SESSION_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust import streams as faust_streams
+
+from streams.kafka_auth import faust_credentials
+from streams.settings import Settings
+from streams.step_policy import HEARTBEAT_INTERVAL_S, MAX_RECORD_BYTES, SESSION_TIMEOUT_S
+
+__all__ = ["build_app", "instance_id", "table_partition_of"]
+
+
+def instance_id(settings: Settings) -> str:
+    data_dir = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{settings.app_id}-{socket.gethostname()}-{data_dir}"
+
+
+def build_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        producer_acks=-1,
+        # The steps wait for a whole batch's acknowledgements at once; a few ms of linger packs
+        # a batch's many small outputs into few produce requests.
+        producer_linger=0.005,
+        producer_max_request_size=MAX_RECORD_BYTES,
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        consumer_group_instance_id=instance_id(settings),
+        table_standby_replicas=0,
+        broker_credentials=faust_credentials(),
+    )
+
+
+@contextmanager
+def table_partition_of(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event while a batch of its partition is handled.
+
+    A Faust table reads and writes the partition of the current event (its changelog record
+    and its RocksDB store both follow it). A batch from ``take_events`` mixes partitions and
+    is handled outside the stream's own iteration, so the step names the partition itself."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)

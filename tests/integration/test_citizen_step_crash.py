@@ -1,0 +1,183 @@
+"""The citizen step's commit protocol against the real broker: the worker is ended abruptly
+(SIGKILL at a named point, or at random moments, or with its RocksDB data wiped) and restarted,
+and every output the pure core owes is found on the topics by id: nothing lost, nothing sent
+that is not owed (a replay may repeat an id, which subscribers drop).
+See docs/operations.md, "The citizen step: commit protocol and failure matrix"."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dfdg.publisher import Publisher
+from dfdg.subscriber import read_topic
+from processors.routing import topic_for_subscriber
+from schemas.codec import Codec
+from schemas.records import DataAreaClosed, Notification
+from schemas.topics import DATA_AREA_CLOSED, DEAD_LETTER
+from tests.integration.step_model import Owed, key_of, owed, passed_cases
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.kafka
+
+CODEC = Codec.default()
+# The worker's clock: noon, so no deadline's day turns over while a test runs.
+NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+ENV = {"DFDG_NOW": NOW.isoformat(), "DFDG_ARCHIVE_INBOX": "unused"}
+
+
+async def _publish(bootstrap: str, events: list, chunk: int = 0, pause_s: float = 0.0) -> None:  # type: ignore[type-arg]
+    async with Publisher(bootstrap) as publisher:
+        for i, event in enumerate(events):
+            await publisher.publish(event, wait=False)
+            if chunk and i % chunk == chunk - 1:
+                await publisher.flush()
+                await asyncio.sleep(pause_s)
+        await publisher.flush()
+
+
+def _publish_in_thread(bootstrap: str, events: list, chunk: int, pause_s: float) -> asyncio.Task[None]:  # type: ignore[type-arg]
+    """Publishing goes on while the test blocks on a worker's start (WorkerProcess waits by polling)."""
+    return asyncio.create_task(asyncio.to_thread(lambda: asyncio.run(_publish(bootstrap, events, chunk, pause_s))))
+
+
+async def _seen(bootstrap: str, expected: Owed, keys: set[str]) -> tuple[Counter[str], Counter[str]]:
+    notes: Counter[str] = Counter()
+    for recipient in sorted(expected.recipients):
+        async for _, _, value in read_topic(bootstrap, topic_for_subscriber(recipient), idle_timeout_s=0.5):
+            record = CODEC.decode(value)
+            if isinstance(record, Notification) and record.citizen_key in keys:
+                notes[record.notification_id] += 1
+    closed: Counter[str] = Counter()
+    async for _, _, value in read_topic(bootstrap, DATA_AREA_CLOSED, idle_timeout_s=0.5):
+        record = CODEC.decode(value)
+        if isinstance(record, DataAreaClosed) and record.citizen_key in keys:
+            closed[record.event_id] += 1
+    return notes, closed
+
+
+async def _all_delivered(bootstrap: str, expected: Owed, keys: set[str], workers: list[WorkerProcess],
+                         timeout_s: float = 180.0) -> tuple[Counter[str], Counter[str]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        notes, closed = await _seen(bootstrap, expected, keys)
+        if expected.notifications <= set(notes) and expected.closed <= set(closed):
+            return notes, closed
+        if time.monotonic() > deadline:
+            lost_n = len(expected.notifications - set(notes))
+            lost_c = len(expected.closed - set(closed))
+            tails = "\n---\n".join(w.tail(30) for w in workers)
+            letters = await _dead_letter_codes(bootstrap)
+            raise AssertionError(f"lost after the crash: {lost_n} notifications, {lost_c} data-area-closed; "
+                                 f"dead letters by code {dict(letters)}\n{tails}")
+        await asyncio.sleep(2.0)
+
+
+async def _dead_letter_codes(bootstrap: str) -> Counter[str]:
+    codes: Counter[str] = Counter()
+    async for _, headers, _ in read_topic(bootstrap, DEAD_LETTER, idle_timeout_s=0.5):
+        codes[dict(headers).get("dlq.error.code", b"?").decode()] += 1
+    return codes
+
+
+def _assert_exact(expected: Owed, notes: Counter[str], closed: Counter[str], label: str) -> None:
+    lost = (expected.notifications - set(notes)) | (expected.closed - set(closed))
+    unowed = (set(notes) - expected.notifications) | (set(closed) - expected.closed)
+    dupes = sum(c - 1 for c in notes.values()) + sum(c - 1 for c in closed.values())
+    print(f"\n[{label}] owed {len(expected.notifications)} notifications + {len(expected.closed)} closed; "
+          f"lost {len(lost)}, not owed {len(unowed)}, duplicates (same id) {dupes}")
+    assert not lost, f"{len(lost)} outputs lost"
+    assert not unowed, f"{len(unowed)} outputs with ids nothing owed"
+
+
+def _wait_for_crash(worker: WorkerProcess, timeout_s: float = 120.0) -> None:
+    assert worker.proc is not None
+    deadline = time.monotonic() + timeout_s
+    while worker.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker.proc.returncode == -9, f"the worker did not crash at its point:\n{worker.tail()}"
+
+
+@pytest.mark.parametrize("point", ["after-effects", "after-state"])
+async def test_r2_1_r3_1_a_crash_at_each_point_of_the_step_loses_no_output(
+        bootstrap: str, unique: str, tmp_path: Path, point: str) -> None:
+    """SIGKILL after the outputs are acknowledged but before the state is written, and after the
+    state is written but before the offsets are committed: the restart owes, and sends, the rest."""
+    app_id = f"crash-{point}-{unique}"
+    cases = passed_cases(unique, 200, NOW.date(), NOW)
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    crashing = WorkerProcess(bootstrap, app_id, tmp_path / "w", {**ENV, "DFDG_TEST_CRASH_AT": point}).start()
+    try:
+        await _publish(bootstrap, cases)
+        _wait_for_crash(crashing)
+    finally:
+        crashing.kill()
+    assert any(f'"point": "{point}"' in line for line in crashing.lines), crashing.tail()
+    restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
+    try:
+        notes, closed = await _all_delivered(bootstrap, expected, keys, [restarted])
+        await asyncio.sleep(3.0)  # anything sent twice with another id would show up now
+        notes, closed = await _seen(bootstrap, expected, keys)
+    finally:
+        restarted.stop()
+    _assert_exact(expected, notes, closed, point)
+
+
+async def test_r2_1_three_kills_mid_stream_and_a_wiped_store_lose_nothing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """The issue's measurement: cases whose handover date had passed, the worker SIGKILLed three
+    times while processing and restarted each time, the last time with its RocksDB data gone
+    (state from the changelog only). Every owed notification and data-area-closed record arrives."""
+    app_id = f"kill3-{unique}"
+    cases = passed_cases(unique, 1500, NOW.date(), NOW)
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    workers: list[WorkerProcess] = []
+    publishing = _publish_in_thread(bootstrap, cases, chunk=50, pause_s=0.3)
+    try:
+        for round_no, data_dir in enumerate(("a", "a", "a", "b")):
+            worker = WorkerProcess(bootstrap, app_id, tmp_path / data_dir, ENV).start(restart=round_no > 0)
+            workers.append(worker)
+            if round_no < 3:
+                await asyncio.sleep(1.5 + round_no)
+                worker.kill()
+        await publishing
+        notes, closed = await _all_delivered(bootstrap, expected, keys, workers)
+        await asyncio.sleep(3.0)
+        notes, closed = await _seen(bootstrap, expected, keys)
+    finally:
+        for worker in workers:
+            worker.kill()
+    _assert_exact(expected, notes, closed, "3 kills + wiped store")
+
+
+async def test_restart_resumes_and_a_dead_workers_partitions_move(bootstrap: str, unique: str,
+                                                                 tmp_path: Path) -> None:
+    """Prints restart-to-resume (target < 10 s, static membership) and failover to a survivor
+    (target < 15 s, the session timeout); asserts only that both happen."""
+    app_id = f"failover-{unique}"
+    first = WorkerProcess(bootstrap, app_id, tmp_path / "a", ENV).start()
+    first.kill()
+    killed = time.monotonic()
+    again = WorkerProcess(bootstrap, app_id, tmp_path / "a", ENV).start(restart=True)
+    restart_s = time.monotonic() - killed
+    survivor = WorkerProcess(bootstrap, app_id, tmp_path / "b", ENV).start(restart=True)
+    try:
+        again.wait_for("deadline index rebuilt", 60.0, count=2)  # the rebalance that let the survivor in
+        survivor_rebuilds = sum("deadline index rebuilt" in line for line in survivor.lines)
+        again.kill()
+        killed = time.monotonic()
+        survivor.wait_for("deadline index rebuilt", 90.0, count=survivor_rebuilds + 1)
+        failover_s = time.monotonic() - killed
+        owns = [e for e in survivor.events() if e.get("event") == "deadline index rebuilt"][-1]
+        assert owns["partitions"] == [0, 1], survivor.tail()
+    finally:
+        survivor.stop()
+        again.kill()
+    print(f"\n[failover] restart-to-resume {restart_s:.1f} s (target < 10 s); "
+          f"dead worker's partitions on the survivor after {failover_s:.1f} s (target < 15 s)")
+
