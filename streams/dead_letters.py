@@ -40,6 +40,10 @@ class DeadLetters:
     async def send(self, msg: Any, owner: str, code: str, message: str, exception_class: str,
                    sealed_value: bytes | None = None) -> None:
         """``msg`` is the consumed message; ``sealed_value`` when its value is already sealed for ``owner``."""
+        if sealed_value is None and self._sealer.keys.is_erased(owner):
+            # R7.3: a deleted citizen gets no new key, so their message is not kept at all.
+            await self.send_without_value(msg, owner, code, message)
+            return
         self._metrics.dead_letter(code.split(" ", 1)[0])
         log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
                     reason=message)
@@ -52,11 +56,24 @@ class DeadLetters:
             value, headers = await self._truncated(msg, owner, original, letter)
         await self._sender.send(DEAD_LETTER, msg.key, value, headers)
 
+    async def send_without_value(self, msg: Any, owner: str, code: str, message: str) -> None:
+        """A letter that keeps the coordinates, size and digest of the message but not its value."""
+        if not code.startswith("E301"):
+            message = f"{message} (the citizen has been deleted, so the value is not kept)"
+        self._metrics.dead_letter(code.split(" ", 1)[0])
+        log.warning("dead letter without its value", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    code=code)
+        raw = msg.value or b""
+        letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), self._group, code,
+                            message, "Refused", owner)
+        headers = dead_letter_headers((), letter) + _digest_headers(raw) + [("dlq.value-dropped", b"true")]
+        # Keyed by the pseudonymous citizen key: the publisher's own key may be a CPR.
+        await self._sender.send(DEAD_LETTER, owner.encode(), b"", headers)
+
     async def _truncated(self, msg: Any, owner: str, original: Sequence[tuple[str, bytes]],
                          letter: DeadLetter) -> tuple[bytes, list[tuple[str, bytes]]]:
         raw = msg.value or b""
-        extra = [("dlq.truncated", b"true"), ("dlq.original-size", str(len(raw)).encode()),
-                 ("dlq.original-sha256", hashlib.sha256(raw).hexdigest().encode())]
+        extra = [("dlq.truncated", b"true"), *_digest_headers(raw)]
         headers = dead_letter_headers(original, letter) + extra
         if record_size(msg.key, b"", headers) + SEAL_OVERHEAD > self._sender.max_record_bytes:
             # The publisher's own headers are what is too large: keep ours, say so.
@@ -65,3 +82,8 @@ class DeadLetters:
         log.warning("dead letter truncated to fit", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                     original_bytes=len(raw), kept_bytes=max(room, 0))
         return await self._sealer.seal_event(owner, raw[:max(room, 0)]), headers
+
+
+def _digest_headers(raw: bytes) -> list[tuple[str, bytes]]:
+    return [("dlq.original-size", str(len(raw)).encode()),
+            ("dlq.original-sha256", hashlib.sha256(raw).hexdigest().encode())]

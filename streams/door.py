@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from processors.reference import E901_PROCESSING_FAILED
+from processors.reference import E301_CITIZEN_DECEASED, E901_PROCESSING_FAILED
 from schemas.codec import Codec
 from streams.clock import Clock
 from streams.dead_letters import DeadLetters
@@ -67,6 +67,12 @@ class Door:
         if isinstance(result, Refused):
             await self._dead_letters.send(msg, self._owner(msg, result), result.code, result.message,
                                           result.exception_class)
+            return
+        if self._sealer.keys.is_erased(result.citizen_key):
+            # R7.3: nothing of a deleted citizen is kept again, not even sealed in a dead letter.
+            await self._dead_letters.send_without_value(
+                msg, result.citizen_key, E301_CITIZEN_DECEASED, "the citizen has died and their data has been "
+                "deleted; no new facts are accepted (R7.3), and this event's value is not kept")
             return
         self._metrics.event_in(type(result.event).__name__)
         sealed = await self._sealer.seal_event(result.citizen_key, msg.value)

@@ -23,7 +23,10 @@ from streams.kafka_auth import client_config
 from streams.logs import get_logger
 from streams.outbox import Outbox
 
-__all__ = ["KeyStore", "KeyTopic", "UnknownKey"]
+__all__ = ["ERASED_ROW", "KeyStore", "KeyTopic", "UnknownKey"]
+
+# The key-id part of the row that marks a citizen as deleted after death.
+ERASED_ROW = "erased"
 
 log = get_logger("dfdg.keys")
 
@@ -44,6 +47,9 @@ class KeyTopic:
         self._topic = topic
         self._unwrap = unwrap
         self._keys: dict[str, dict[bytes, DataKey]] = {}
+        # Citizens deleted after death (R7.3): their ``<citizen key>:erased`` rows outlive the
+        # tombstones of their keys, so no worker ever makes them a new key.
+        self._erased: set[str] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._follow: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
@@ -99,6 +105,10 @@ class KeyTopic:
         for records in batch.values():
             for record in records:
                 citizen, _, key_hex = record.key.decode().partition(":")
+                if key_hex == ERASED_ROW:
+                    self._erased.add(citizen)
+                    self._keys.pop(citizen, None)
+                    continue
                 if record.value is None:
                     self._forget(citizen, bytes.fromhex(key_hex))
                     continue
@@ -111,6 +121,9 @@ class KeyTopic:
             keys.pop(key_id, None)
             if not keys:
                 del self._keys[citizen]
+
+    def is_erased(self, citizen: str) -> bool:
+        return citizen in self._erased
 
     def known(self, citizen: str) -> DataKey | None:
         keys = self._keys.get(citizen)
@@ -167,6 +180,8 @@ class KeyStore(KeyTopic):
         """The citizen's data key, created (durably, before first use) when there is none."""
         if (key := self.known(citizen)) is not None:
             return key
+        if citizen in self._erased:
+            raise UnknownKey("the citizen has been deleted: no new data key is made for them")
         async with self._lock:
             if (key := self.known(citizen)) is not None:
                 return key
@@ -178,7 +193,7 @@ class KeyStore(KeyTopic):
     async def ensure(self, citizens: Iterable[str]) -> int:
         """Make sure each citizen has a data key, creating the missing ones in one round trip:
         a new key is used only after the broker has acknowledged its row. Returns how many."""
-        wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None]
+        wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None and c not in self._erased]
         if not wanted:
             return 0
         async with self._lock:
@@ -196,17 +211,21 @@ class KeyStore(KeyTopic):
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
         """Write one key row (``None``: a tombstone) to this topic or another key topic."""
-        row = f"{row_citizen}:{key_id.hex()}".encode()
+        await self._write(topic or self._topic, f"{row_citizen}:{key_id.hex()}".encode(), wrapped)
+
+    async def _write(self, topic: str, row: bytes, value: bytes | None) -> None:
         if self._send is not None:
-            await self._send(topic or self._topic, row, wrapped)
+            await self._send(topic, row, value)
             return
         assert self._producer is not None
-        await self._producer.send_and_wait(topic or self._topic, wrapped, key=row)
+        await self._producer.send_and_wait(topic, value, key=row)
 
     async def shred(self, citizen: str) -> int:
-        """Destroy every data key of the citizen; returns how many."""
+        """Destroy every data key of the citizen and mark them erased; returns how many keys."""
         keys = [k.key_id for k in self.all_for(citizen)]
         for key_id in keys:
             await self.put(citizen, key_id, None)
             self._forget(citizen, key_id)
+        await self._write(self._topic, f"{citizen}:{ERASED_ROW}".encode(), ERASED_ROW.encode())
+        self._erased.add(citizen)
         return len(keys)

@@ -33,6 +33,7 @@ from schemas.topics import DELETION_COMPLETED, citizen_keys_topic
 from sinks.archive_bag import RECEIVED_DIR
 from sinks.archive_receiver import pending_bags
 from streams.citizen_rows import RowHeader, decode_row
+from streams.keystore import ERASED_ROW
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
 from tests.sealed import citizens_changelog, open_state
@@ -171,6 +172,8 @@ async def _assert_erased_everywhere(bootstrap: str, app_id: str, key: str, cpr: 
     assert header.saga is None or header.saga.step == "deleted", header.saga
     assert cpr.encode() not in row, "the erasure marker holds the CPR"
     keys = await _key_rows(bootstrap, app_id, key)
+    marked = keys.pop(f"{key}:{ERASED_ROW}".encode(), None)
+    assert marked is not None, "the key topic does not mark the citizen as erased (a new key could be made)"
     assert keys, "the citizen never had a data key on the key topic"
     live = [k for k, v in keys.items() if v is not None]
     assert not live, f"{len(live)} of the citizen's {len(keys)} data keys are not tombstoned"
@@ -223,6 +226,12 @@ async def test_r7_1_unobligated_areas_go_at_once_archived_ones_after_the_receipt
             "handover_date": (date.today() + timedelta(days=30)).isoformat(), "cv_number": "CV-1"}))
         await wait_until(lambda: _refusals(bootstrap, app_id, key, "E301"), worker, what="the R7.3 refusal")
         assert await latest_value(bootstrap, citizens_changelog(app_id), key) == marker
+        # ...and no new data key is made for them, so nothing of the new event is kept readable.
+        (refusal,) = await _refusals(bootstrap, app_id, key, "E301")
+        assert refusal.value == b"" and refusal.header("dlq.value-dropped") == "true"
+        rows = await _key_rows(bootstrap, app_id, key)
+        assert not [k for k, v in rows.items() if v is not None and not k.endswith(ERASED_ROW.encode())], \
+            "a new data key was made for the deleted citizen"
     finally:
         worker.stop()
     log = "\n".join(worker.lines)
