@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from dfdg.subscriber import read_topic
 from schemas.topics import DEAD_LETTER, citizen_keys_topic
+from sinks.crypto import MasterKey, is_sealed, open_sealed, sealed_key_id
 from sinks.dead_letter import original_headers
-from streams.crypto import MasterKey, is_sealed, open_sealed, sealed_key_id
 from streams.keystore import KeyStore, UnknownKey
 from streams.sealing import event_aad
 from streams.settings import dev_mode

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from dfdg.lag import LagReport, LagTracker, collect_lag
+from streams.lag import LagReport, LagTracker, collect_lag
 
 __all__ = ["format_table", "register", "run"]
 

@@ -228,7 +228,7 @@ async def _archive_receiver(bootstrap: str, inbox: Path, stop: asyncio.Event, ap
 
 async def _lag(bootstrap: str, app_id: str) -> int:
     """Messages behind in the app's group (committed vs end offsets; no per-record ages, which
-    ``dfdg.lag.collect_lag`` reads at up to seconds per call)."""
+    ``streams.lag.collect_lag`` reads at up to seconds per call)."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 

@@ -25,7 +25,7 @@ from schemas.topics import (
     archive_receipts_topic,
     citizen_events_topic,
 )
-from streams.crypto import is_sealed
+from sinks.crypto import is_sealed
 from streams.kafka_auth import client_config
 
 __all__ = ["Counts", "Marks", "count_run", "list_topics", "mark"]

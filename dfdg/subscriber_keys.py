@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from schemas.records import Notification
+from sinks.crypto import open_sealed, sealed_key_id
 from sinks.notify_keys import notify_keys_topic, personal_aad, subscriber_kek, unwrap_for_subscriber
-from streams.crypto import open_sealed, sealed_key_id
 from streams.keystore import KeyTopic
 
 __all__ = ["SubscriberKeys"]

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from streams.crypto import CryptoError, DataKey, MasterKey, derive_key
+from sinks.crypto import CryptoError, DataKey, MasterKey, derive_key
 
 __all__ = [
     "notify_key_for",
@@ -54,13 +54,13 @@ def subscriber_kek(subscriber_id: str, dev_mode: bool | None = None) -> bytes:
         if path.exists():
             return bytes.fromhex(path.read_text().strip())
     if dev_mode is None:
-        from streams.settings import dev_mode as dev_mode_setting
+        from sinks.config import dev_mode as dev_mode_setting
 
         dev_mode = dev_mode_setting()
     if dev_mode:
         return HKDF(algorithm=SHA256(), length=32, salt=None,
                     info=f"dev-subscriber-kek|{subscriber_id}".encode()).derive(MasterKey.DEV_KEY)
-    from streams.settings import ConfigError
+    from sinks.config import ConfigError
 
     raise ConfigError(f"no key-encryption key for {subscriber_id}: put {role}-{ident}.kek in "
                       "DFDG_SUBSCRIBER_KEKS_DIR (or set DFDG_DEV_MODE=1 for development keys)")

@@ -26,12 +26,12 @@ import schemas.archive_records  # noqa: F401 - registers the records the codec e
 from processors.routing import subscriber_for_topic
 from schemas.codec import Codec
 from schemas.topics import archive_receipts_topic, citizen_events_topic, citizen_keys_topic
+from sinks.crypto import MasterKey
 from sinks.kafka_out import KafkaOutputs
 from streams.citizen_repo import CitizenRepository
 from streams.citizen_step import CitizenStep
 from streams.clock import Clock
 from streams.crash_points import CrashPoints
-from streams.crypto import MasterKey
 from streams.dead_letters import DeadLetters
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex

@@ -23,7 +23,7 @@ __all__ = ["SEAL_OVERHEAD", "DeadLetters"]
 
 log = get_logger("dfdg.worker")
 
-# Marker, key id, nonce and tag that sealing adds to a value (streams.crypto).
+# Marker, key id, nonce and tag that sealing adds to a value (sinks.crypto).
 SEAL_OVERHEAD = 2 + 16 + 12 + 16
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.crypto import DataKey, MasterKey
+from sinks.crypto import DataKey, MasterKey
 from streams.kafka_auth import client_config
 from streams.logs import get_logger
 from streams.outbox import Outbox

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from dfdg.lag import LagReport, LagSnapshot, PartitionLag
+from streams.lag import LagReport, LagSnapshot, PartitionLag
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 

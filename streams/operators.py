@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dfdg.lag import LagHistory, LagTracker, collect_lag
 from streams.clock import Clock
 from streams.deadlines import DeadlineIndex
+from streams.lag import LagHistory, LagTracker, collect_lag
 from streams.logs import get_logger
 from streams.metrics import Metrics
 from streams.web import PipelineStatus, Readiness, build_web_app

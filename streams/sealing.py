@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from sinks.crypto import is_sealed, open_sealed, seal, sealed_key_id
 from sinks.notify_keys import (
     notify_key_for,
     notify_keys_topic,
@@ -16,7 +17,6 @@ from sinks.notify_keys import (
     subscriber_kek,
     wrap_for_subscriber,
 )
-from streams.crypto import is_sealed, open_sealed, seal, sealed_key_id
 from streams.keystore import KeyStore, UnknownKey
 
 __all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "state_aad"]

@@ -7,24 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sinks.config import ConfigError, dev_mode
+
 __all__ = ["ConfigError", "Settings", "dev_mode"]
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong; the message names the variable."""
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def dev_mode() -> bool:
-    """DFDG_DEV_MODE: development keys allowed (the one place that reads it)."""
-    return _flag("DFDG_DEV_MODE")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dfdg.lag import LagHistory
+from streams.lag import LagHistory
 from streams.metrics import CONTENT_TYPE, Metrics
 
 __all__ = [

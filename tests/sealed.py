@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dfdg.cmd_dead_letters import Letter, Opener
 from schemas.topics import citizen_keys_topic
+from sinks.crypto import MasterKey
 from streams.citizen_rows import decode_row
-from streams.crypto import MasterKey
 from streams.keystore import KeyStore
 from streams.sealing import state_aad
 
@@ -19,7 +19,7 @@ async def open_state(bootstrap: str, app_id: str, citizen: str, row: bytes) -> b
     """The state JSON of a ``citizens`` changelog row, in clear (raises ``UnknownKey`` once
     shredded). The row's state must be sealed: an erasure marker, or a state written in
     clear, is an ``AssertionError`` here, never a silent pass."""
-    from streams.crypto import is_sealed, open_sealed, sealed_key_id
+    from sinks.crypto import is_sealed, open_sealed, sealed_key_id
 
     header, sealed = decode_row(row)
     assert not header.erased, "the row is an erasure marker: it holds no state"

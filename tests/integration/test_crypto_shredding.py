@@ -23,8 +23,8 @@ from dfdg.publisher import Publisher
 from dfdg.subscriber_keys import SubscriberKeys
 from processors.events import Event
 from schemas.topics import INGRESS_TOPICS, citizen_keys_topic
+from sinks.crypto import MasterKey, is_sealed, sealed_key_id
 from streams.citizen_rows import decode_row
-from streams.crypto import MasterKey, is_sealed, sealed_key_id
 from streams.keystore import KeyStore
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY

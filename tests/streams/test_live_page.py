@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dfdg.lag import GroupLag, LagHistory, LagSnapshot, LagTracker, PartitionLag
+from streams.lag import GroupLag, LagHistory, LagSnapshot, LagTracker, PartitionLag
 from streams.metrics import Metrics
 from streams.web import PipelineStatus, Readiness, build_web_app
 

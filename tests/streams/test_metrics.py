@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from dfdg.lag import GroupLag, LagSnapshot, LagTracker, PartitionLag
+from streams.lag import GroupLag, LagSnapshot, LagTracker, PartitionLag
 from streams.metrics import Metrics
 
 EXPECTED = {

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from dfdg.lag import GroupLag, LagHistory, LagSnapshot, LagTracker, PartitionLag
+from streams.lag import GroupLag, LagHistory, LagSnapshot, LagTracker, PartitionLag
 from streams.metrics import Metrics
 from streams.web import PipelineStatus, Readiness, build_web_app
 

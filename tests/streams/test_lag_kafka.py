@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from dfdg.cmd_lag import register
-from dfdg.lag import LagReport, LagTracker, collect_lag
-from dfdg.lag_eval import Status
 from dfdg.localbroker.manager import default_home, java_command, resolve_classpath
+from streams.lag import LagReport, LagTracker, collect_lag
+from streams.lag_eval import Status
 
 pytestmark = pytest.mark.kafka
 

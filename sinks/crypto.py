@@ -103,7 +103,7 @@ class MasterKey:
 
     @classmethod
     def from_env(cls, dev_mode: bool) -> MasterKey:
-        from streams.settings import ConfigError
+        from sinks.config import ConfigError
 
         if value := os.environ.get("DFDG_MASTER_KEY"):
             return cls(bytes.fromhex(value.strip()))

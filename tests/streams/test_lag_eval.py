@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dfdg.lag_eval import Observation, Status, evaluate, worst
+from streams.lag_eval import Observation, Status, evaluate, worst
 
 
 def _win(*rows: tuple[float, int, int], commits: bool = False) -> list[Observation]:

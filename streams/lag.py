@@ -2,7 +2,7 @@
 
 ``collect_lag`` takes one snapshot (committed offset, log-end offset, lag in messages and
 in seconds per group/topic/partition); ``LagTracker`` keeps the last N observations per
-partition and applies Burrow's rules (``dfdg.lag_eval``); ``LagHistory`` keeps an hour of
+partition and applies Burrow's rules (``streams.lag_eval``); ``LagHistory`` keeps an hour of
 per-topic lag for the live page. The CLI (``dfdg lag``) and the worker's /metrics share them.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from dfdg.lag_eval import Observation, Status, evaluate, worst
 from streams.kafka_auth import client_config
+from streams.lag_eval import Observation, Status, evaluate, worst
 
 __all__ = [
     "GroupLag",
