@@ -93,10 +93,18 @@ class CitizenStep:
             self._metrics.observe_processing((time.perf_counter() - started) / len(messages))
 
     async def _decide(self, msg: Any, partition: int, batch: dict[str, Citizen], now: datetime, box: Outbox) -> None:
-        key: str = msg.key.decode()
+        key: str = msg.key.decode() if msg.key else ""
         citizen = batch.get(key)
-        if citizen is None:
-            citizen = batch[key] = await self._repo.load(key, partition)
+        try:
+            if citizen is None:
+                # A row that does not decode is poison too: each message for it is dead-lettered.
+                citizen = batch[key] = await self._repo.load(key, partition)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the partition
+            log.error("citizen row unreadable", partition=msg.partition, offset=msg.offset, citizen=key[:12],
+                      error=type(exc).__name__)
+            await self._dead_letters.send(msg, key or "unkeyed", E901_PROCESSING_FAILED, _failure_message(exc),
+                                          type(exc).__name__, sealed_value=msg.value or b"")
+            return
         before = citizen.snapshot()
         try:
             if msg.topic == self._receipts_topic:
