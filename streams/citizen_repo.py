@@ -41,12 +41,15 @@ class Citizen:
     # The row is there but its sealed part cannot be opened: the keys were shredded by a saga
     # that crashed before it wrote the erasure marker. Only that saga may still act.
     unreadable: bool = False
-    dirty: bool = False
-    state_json: bytes | None = field(default=None, repr=False)
+    # At least one message of the batch was handled (not dead-lettered): the row is written.
+    handled: bool = False
+    # The JSON of ``state`` when it was already encoded (the size check does it per event), kept
+    # with the state it encodes: a later change of ``state`` can never be saved from stale bytes.
+    encoded: tuple[CitizenState, bytes] | None = field(default=None, repr=False)
 
     def snapshot(self) -> Citizen:
-        return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable, self.dirty,
-                       self.state_json)
+        return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable,
+                       self.handled, self.encoded)
 
 
 class CitizenRepository:
@@ -65,18 +68,19 @@ class CitizenRepository:
             data = await self._sealer.open_state(key, sealed)
         except UnknownKey:
             return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True)
-        return Citizen(key, partition, state_from_json(data), header.saga, state_json=data)
+        state = state_from_json(data)
+        return Citizen(key, partition, state, header.saga, encoded=(state, data))
 
     async def save(self, citizen: Citizen) -> None:
         if citizen.erased:
             row = encode_row(RowHeader(citizen.partition, (), citizen.saga, erased=True), b"")
         else:
-            data = citizen.state_json if citizen.state_json is not None else state_to_json(citizen.state)
+            cached = citizen.encoded
+            data = cached[1] if cached is not None and cached[0] is citizen.state else state_to_json(citizen.state)
             sealed = await self._sealer.seal_state(citizen.key, data)
             header = RowHeader(citizen.partition, tuple(citizen.state.pending.values()), citizen.saga)
             row = encode_row(header, sealed)
         self._table[citizen.key.encode()] = row
-        citizen.dirty = False
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
         """Every row's clear header, for the deadline index and the saga gauge; a broken row is logged."""

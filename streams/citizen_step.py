@@ -27,7 +27,7 @@ from typing import Any
 from processors.events import CitizenDeceased, Event
 from processors.model import DataAreaClosedOut, DeletionRequested, FetchRefused, Rejected
 from processors.pipeline import Outcome, process, process_erased
-from processors.reference import E901_PROCESSING_FAILED
+from processors.reference import E307_CITIZEN_ERASED, E901_PROCESSING_FAILED
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected
 from schemas.codec import Codec
 from sinks.kafka_out import KafkaOutputs
@@ -47,8 +47,6 @@ from streams.step_policy import MAX_STATE_BYTES
 __all__ = ["CitizenStep", "StateTooLarge"]
 
 log = get_logger("dfdg.worker")
-
-E307_CITIZEN_ERASED = "E307 citizen-erased"
 
 
 class StateTooLarge(ValueError):
@@ -80,7 +78,7 @@ class CitizenStep:
             for msg in messages:
                 await self._decide(msg, partition, batch, now, box)
             await box.acknowledged()
-        touched = [c for c in batch.values() if c.dirty]
+        touched = [c for c in batch.values() if c.handled]
         for citizen in touched:
             await self._crash.at("after-effects", citizen.key)
         for citizen in touched:
@@ -114,7 +112,7 @@ class CitizenStep:
             # Written even when nothing changed: after a crash the local store may hold a row
             # whose changelog record never left, and the replay of its batch (a no-op here)
             # is the only chance to send it before a worker restores from the changelog.
-            citizen.dirty = True
+            citizen.handled = True
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
             batch[key] = before
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
@@ -153,7 +151,7 @@ class CitizenStep:
             data = state_to_json(outcome.state)
             if len(data) > MAX_STATE_BYTES:
                 raise StateTooLarge(f"the citizen's state would be {len(data)} bytes, over {MAX_STATE_BYTES}")
-            citizen.state, citizen.state_json, citizen.dirty = outcome.state, data, True
+            citizen.state, citizen.encoded = outcome.state, (outcome.state, data)
         await self._emit(msg, citizen, outcome, now)
         deletions = [o for o in outcome.outputs if isinstance(o, DeletionRequested)]
         for request in deletions:

@@ -44,11 +44,7 @@ class DeadLetters:
             # R7.3: a deleted citizen gets no new key, so their message is not kept at all.
             await self.send_without_value(msg, owner, code, message)
             return
-        self._metrics.dead_letter(code.split(" ", 1)[0])
-        log.warning("dead letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code,
-                    reason=message)
-        letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), self._group, code,
-                            message, exception_class, owner)
+        letter = self._letter(msg, owner, code, message, exception_class, "dead letter")
         original: Sequence[tuple[str, bytes]] = list(msg.headers or ())
         headers = dead_letter_headers(original, letter)
         value = sealed_value if sealed_value is not None else await self._sealer.seal_event(owner, msg.value or b"")
@@ -60,15 +56,18 @@ class DeadLetters:
         """A letter that keeps the coordinates, size and digest of the message but not its value."""
         if not code.startswith("E301"):
             message = f"{message} (the citizen has been deleted, so the value is not kept)"
-        self._metrics.dead_letter(code.split(" ", 1)[0])
-        log.warning("dead letter without its value", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    code=code)
         raw = msg.value or b""
-        letter = DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), self._group, code,
-                            message, "Refused", owner)
+        letter = self._letter(msg, owner, code, message, "Refused", "dead letter without its value")
         headers = dead_letter_headers((), letter) + _digest_headers(raw) + [("dlq.value-dropped", b"true")]
         # Keyed by the pseudonymous citizen key: the publisher's own key may be a CPR.
         await self._sender.send(DEAD_LETTER, owner.encode(), b"", headers)
+
+    def _letter(self, msg: Any, owner: str, code: str, message: str, exception_class: str,
+                what: str) -> DeadLetter:
+        self._metrics.dead_letter(code.split(" ", 1)[0])
+        log.warning(what, topic=msg.topic, partition=msg.partition, offset=msg.offset, code=code, reason=message)
+        return DeadLetter(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), self._group, code,
+                          message, exception_class, owner)
 
     async def _truncated(self, msg: Any, owner: str, original: Sequence[tuple[str, bytes]],
                          letter: DeadLetter) -> tuple[bytes, list[tuple[str, bytes]]]:

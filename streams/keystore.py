@@ -178,17 +178,11 @@ class KeyStore(KeyTopic):
 
     async def key_for(self, citizen: str) -> DataKey:
         """The citizen's data key, created (durably, before first use) when there is none."""
-        if (key := self.known(citizen)) is not None:
-            return key
-        if citizen in self._erased:
-            raise UnknownKey("the citizen has been deleted: no new data key is made for them")
-        async with self._lock:
-            if (key := self.known(citizen)) is not None:
-                return key
-            key = DataKey.generate()
-            await self.put(citizen, key.key_id, self._master.wrap(key, citizen.encode()))
-            self._keys.setdefault(citizen, {})[key.key_id] = key
-            return key
+        if (key := self.known(citizen)) is None:
+            await self.ensure((citizen,))
+            if (key := self.known(citizen)) is None:
+                raise UnknownKey("the citizen has been deleted: no new data key is made for them")
+        return key
 
     async def ensure(self, citizens: Iterable[str]) -> int:
         """Make sure each citizen has a data key, creating the missing ones in one round trip:

@@ -37,7 +37,7 @@ from processors.deceased import (
     start_saga,
 )
 from processors.events import CitizenDeceased
-from processors.model import DeletionRequested, deterministic_id
+from processors.model import CitizenState, DeletionRequested, deterministic_id
 from processors.pipeline import Delivery
 from processors.routing import recipients
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected, DeletionCompleted
@@ -73,7 +73,6 @@ class SagaRunner:
         """A death was recorded (or replayed): start the saga once, then do what is left of it."""
         if citizen.saga is None:
             citizen.saga, _ = start_saga(citizen.state, cause, now)
-            citizen.dirty = True
             log.info("archive saga started", citizen=citizen.key[:12], package_id=citizen.saga.package_id,
                      to_archive=len(citizen.saga.areas_to_archive),
                      at_once=len(citizen.saga.areas_deleted_at_once))
@@ -91,7 +90,7 @@ class SagaRunner:
         else:
             return
         if advanced != saga:
-            citizen.saga, citizen.dirty = advanced, True
+            citizen.saga = advanced
             log.info("archive saga advanced", citizen=citizen.key[:12], package_id=advanced.package_id,
                      step=advanced.step)
         await self.run(citizen, now, box)
@@ -109,7 +108,7 @@ class SagaRunner:
             return
         for action in next_actions(saga):
             if isinstance(action, BuildAndDeliver):
-                if not await self._deliver(citizen, citizen.saga or saga):
+                if not await self._deliver(citizen, saga):
                     return  # the alert is raised; nothing is deleted, the saga stays pending
             elif isinstance(action, DeleteNow | AwaitReceipt):
                 # AwaitReceipt: the areas with no archive obligation go at once, receipt or not.
@@ -135,7 +134,7 @@ class SagaRunner:
             log.error("ALERT archive delivery failed", citizen=citizen.key[:12], package_id=saga.package_id,
                       error=type(exc).__name__)
             return False
-        citizen.saga, citizen.dirty = on_delivered(saga), True
+        citizen.saga = on_delivered(saga)
         self._metrics.event_out("ArchiveDelivered")
         log.info("archive package delivered", citizen=citizen.key[:12], package_id=saga.package_id,
                  written=delivery.written, payload_oxum=delivery.payload_oxum)
@@ -145,7 +144,7 @@ class SagaRunner:
     def _delete_now(self, citizen: Citizen, areas: tuple[str, ...], saga: ArchiveSaga) -> None:
         new = delete_areas(citizen.state, areas)
         if new != citizen.state:
-            citizen.state, citizen.state_json, citizen.dirty = new, None, True
+            citizen.state = new
             audit.info("deleted", citizen=citizen.key[:12], rule="R7.1", areas=list(areas),
                        package_id=saga.package_id, archived=False, at=_now_iso())
 
@@ -178,8 +177,8 @@ class SagaRunner:
         audit.info("deleted", citizen=key[:12], rule="R7.1", areas=list(action.areas), package_id=saga.package_id,
                    archived=bool(saga.areas_to_archive), at=_now_iso(), complete=True, keys_shredded=shredded)
         citizen.saga = on_deleted(saga)
-        citizen.state, citizen.state_json = citizen.state.__class__(citizen_key=key), None
-        citizen.erased, citizen.unreadable, citizen.dirty = True, False, True
+        citizen.state = CitizenState(citizen_key=key)
+        citizen.erased, citizen.unreadable = True, False
         log.info("archive saga completed", citizen=key[:12], package_id=saga.package_id, step=citizen.saga.step)
 
 

@@ -157,7 +157,7 @@ async def test_the_repository_writes_no_cpr_outside_the_sealed_part() -> None:
     state, saga = _state_with_personal_data()
     table: dict[bytes, bytes] = {}
     sealer = _FakeSealer()
-    citizen = Citizen(KEY, 2, state, saga, dirty=True)
+    citizen = Citizen(KEY, 2, state, saga, handled=True)
     await CitizenRepository(table, sealer).save(citizen)  # type: ignore[arg-type]
     [(sealed_for, data)] = sealer.sealed
     assert sealed_for == KEY and state_from_json(data) == state  # the personal data went to the sealer
@@ -167,7 +167,6 @@ async def test_the_repository_writes_no_cpr_outside_the_sealed_part() -> None:
     header, sealed = decode_row(row)
     assert sealed == b"" and header.partition == 2 and not header.erased
     assert set(header.pending) == set(state.pending.values()) and header.saga == saga
-    assert not citizen.dirty
 
     citizen.erased = True  # the erasure marker: nothing sealed, nothing personal
     await CitizenRepository(table, sealer).save(citizen)  # type: ignore[arg-type]
@@ -177,6 +176,22 @@ async def test_the_repository_writes_no_cpr_outside_the_sealed_part() -> None:
     assert header.erased and sealed == b"" and header.pending == ()
     for needle in _personal(CPR, NAME):
         assert needle not in marker
+
+
+async def test_the_repository_never_saves_an_encoding_of_an_older_state() -> None:
+    # The step caches a state's JSON from its size check; a later change (a saga deleting areas)
+    # must be what is saved, not the cached bytes of the state before it.
+    state, saga = _state_with_personal_data()
+    older = CitizenState(citizen_key=KEY)
+    table: dict[bytes, bytes] = {}
+    sealer = _FakeSealer()
+    citizen = Citizen(KEY, 2, state, saga, encoded=(older, state_to_json(older)))
+    await CitizenRepository(table, sealer).save(citizen)  # type: ignore[arg-type]
+    [(_, data)] = sealer.sealed
+    assert state_from_json(data) == state
+    citizen.encoded = (state, b'{"cached": true}')
+    await CitizenRepository(table, sealer).save(citizen)  # type: ignore[arg-type]
+    assert sealer.sealed[-1][1] == b'{"cached": true}', "an encoding of the current state is reused"
 
 
 def test_state_json_round_trips() -> None:
