@@ -293,6 +293,45 @@ async def test_r7_2_a_crash_after_delivery_resumes_with_one_package(bootstrap: s
     assert len(received) == 1 and not pending_bags(inbox), "the package was delivered more than once"
 
 
+@pytest.mark.parametrize("point", ["after-deletion-notices", "after-shred"])
+async def test_r7_2_r7_3_a_crash_at_the_end_of_the_saga_still_erases_once(bootstrap: str, unique: str,
+                                                                            tmp_path: Path, point: str) -> None:
+    """SIGKILL after the deletion notices are acknowledged (keys alive), and after the keys are
+    shredded (state unreadable, marker not written): the replayed receipt finishes the saga,
+    the citizen ends erased everywhere, and the deletion is reported under one id only."""
+    cpr = synthetic_cpr(random.Random(unique))
+    key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+    app_id, inbox = f"dfdg-saga-{unique}", tmp_path / "inbox"
+    env = {"DFDG_ARCHIVE_INBOX": str(inbox)}
+    crashing = WorkerProcess(bootstrap, app_id, tmp_path / "worker",
+                             {**env, "DFDG_TEST_CRASH_AT": f"{point}:{key}"}).start()
+    try:
+        await _publish(bootstrap, *_events(cpr, unique))
+        await wait_until(lambda: _has(bootstrap, app_id, key, "registration"), crashing, what="the registration")
+        await _publish(bootstrap, _death(cpr))
+        crashing.wait_for("archive package delivered", 60)
+        assert [type(o) for o in await _receive(bootstrap, inbox, app_id)] == [ArchiveReceipt]
+        assert crashing.proc is not None
+        deadline = time.monotonic() + 60
+        while crashing.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert crashing.proc.returncode == -9, crashing.tail()
+    finally:
+        crashing.kill()
+    assert not await _marked_erased(bootstrap, app_id, key), "the marker was written before the crash point"
+
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "worker", env).start(restart=True)
+    try:
+        worker.wait_for("archive saga completed", 90)
+        await wait_until(lambda: _marked_erased(bootstrap, app_id, key), worker, what="the erasure marker row")
+        await _assert_erased_everywhere(bootstrap, app_id, key, cpr)
+        deletions = await _deletions(bootstrap, key)
+        assert deletions and len({d.event_id for d in deletions}) == 1, "the deletion was reported under two ids"
+        assert "citizen-deleted" in await _notification_kinds(bootstrap, unique, key)
+    finally:
+        worker.stop()
+
+
 async def _gone(bootstrap: str, app_id: str, key: str, area: str) -> bool:
     return area not in await _held(bootstrap, app_id, key)
 
