@@ -80,6 +80,12 @@ def case_created_batch(n: int, seed: str, municipality: str = "851") -> list[tup
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int | None = None) -> float:
     """Resident set size from /proc (Linux), in MiB."""
     status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
@@ -93,10 +99,12 @@ class WorkerChild:
     """The real worker (``dfdg worker``) as a child process, its log lines collected."""
 
     def __init__(self, bootstrap: str, app_id: str, data_dir: Path, partitions: int,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None, repo: Path = REPO) -> None:
+        # ``repo``: another checkout's worker (the drain benchmark's baseline), run the same way.
+        self.repo = repo
         self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DFDG_APP_ID": app_id,
                     "DFDG_DATA_DIR": str(data_dir), "DFDG_DEV_MODE": "1", "DFDG_PARTITIONS": str(partitions),
-                    "DFDG_WEB_PORT": "0", "PYTHONPATH": str(REPO), **(extra_env or {})}
+                    "DFDG_WEB_PORT": "0", "PYTHONPATH": str(repo), **(extra_env or {})}
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
         self.started_at = 0.0
@@ -104,7 +112,7 @@ class WorkerChild:
     def start(self) -> WorkerChild:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker"],
-                                     env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=self.repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
         return self
