@@ -20,6 +20,7 @@ from processors.routing import topic_for_subscriber
 from schemas.codec import Codec
 from schemas.records import DataAreaClosed, Notification
 from schemas.topics import DATA_AREA_CLOSED, DEAD_LETTER
+from streams.lag import collect_lag
 from tests.integration.step_model import Owed, key_of, owed, passed_cases
 from tests.worker_process import WorkerProcess
 
@@ -74,8 +75,21 @@ async def _all_delivered(bootstrap: str, expected: Owed, keys: set[str], workers
             tails = "\n---\n".join(w.tail(30) for w in workers)
             letters = await _dead_letter_codes(bootstrap)
             raise AssertionError(f"lost after the crash: {lost_n} notifications, {lost_c} data-area-closed; "
-                                 f"dead letters by code {dict(letters)}\n{tails}")
+                                 f"dead letters by code {dict(letters)}; {await _diagnosis(bootstrap, workers)}"
+                                 f"\n{tails}")
         await asyncio.sleep(2.0)
+
+
+async def _diagnosis(bootstrap: str, workers: list[WorkerProcess]) -> str:
+    """Alive or not, and the group's uncommitted messages per topic: a stall or a loss?"""
+    alive = [w.proc is not None and w.proc.poll() is None for w in workers]
+    app_id = workers[-1].env["DFDG_APP_ID"] if workers else ""
+    snapshot = await collect_lag(bootstrap, [app_id], "\x00")
+    behind: Counter[str] = Counter()
+    for group in snapshot.groups:
+        for p in group.partitions:
+            behind[p.topic] += max(0, p.end_offset - p.committed_offset)
+    return f"workers alive {alive}; uncommitted per topic {dict(behind)}"
 
 
 async def _dead_letter_codes(bootstrap: str) -> Counter[str]:
