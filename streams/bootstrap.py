@@ -28,6 +28,7 @@ from schemas.codec import Codec
 from schemas.topics import archive_receipts_topic, citizen_events_topic, citizen_keys_topic
 from sinks.crypto import MasterKey
 from sinks.kafka_out import KafkaOutputs
+from streams.batch_producer import BatchProducer
 from streams.citizen_repo import CitizenRepository
 from streams.citizen_step import CitizenStep
 from streams.clock import Clock
@@ -36,7 +37,8 @@ from streams.dead_letters import DeadLetters
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.door import Door
-from streams.faust_app import build_app, table_partition_of
+from streams.faust_app import TableChangelog, TableRows, build_app, table_partition_of
+from streams.kafka_auth import client_config
 from streams.keystore import KeyStore
 from streams.logs import get_logger
 from streams.metrics import Metrics
@@ -79,11 +81,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
                       extra_topic_configs=COMPACTED)
 
-    async def raw_send(topic: str, key: bytes | None, value: bytes | None, partition: int | None,
-                       headers: Any) -> Any:
-        return await app.producer.send(topic, key, value, partition, None, headers)
-
-    sender = KafkaSender(raw_send, MAX_RECORD_BYTES)
+    producer = BatchProducer(settings.bootstrap, MAX_RECORD_BYTES, client_config())
+    sender = KafkaSender(producer, MAX_RECORD_BYTES)
     # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
     keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
                     send=lambda topic, row, wrapped: sender.send(topic, row, wrapped))
@@ -97,7 +96,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     dead_letters = DeadLetters(sender, sealer, metrics, settings.app_id)
     crash = CrashPoints()
     index = DeadlineIndex()
-    repo = CitizenRepository(table, sealer)  # type: ignore[arg-type]
+    repo = CitizenRepository(TableRows(table), sealer, TableChangelog(table, sender.send))
     saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash)
     door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
@@ -140,6 +139,10 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     @app.task
     async def load_data_keys() -> None:
         await sealer.start()
+
+    @app.on_before_shutdown.connect
+    async def stop_producer(sender: Any, **kwargs: Any) -> None:
+        await producer.stop()
 
     @app.task
     async def serve_operator_pages() -> None:

@@ -1,14 +1,18 @@
 """The citizens table behind a small interface: load a citizen into a working copy, save it back
 as one sealed row (``streams.citizen_rows``), list the clear headers for the deadline index.
 
-The table is any mutable mapping of bytes to bytes; in the worker it is a Faust table, whose
-writes go to the partition of the event being handled (the step sets that context).
+The rows are any mapping of bytes to bytes with ``get``, ``items`` and item assignment. In the
+worker they are the Faust table's local store (``streams.faust_app.TableRows``), written to the
+partition of the event being handled (the step sets that context), and the changelog record of
+each row goes out through the step's outbox (``Changelog``), so the step sends its rows as one
+batch and waits for them, instead of Faust's one send per key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from processors.deceased import ArchiveSaga
 from processors.model import CitizenState
@@ -22,6 +26,7 @@ from streams.citizen_rows import (
     state_to_json,
 )
 from streams.logs import get_logger
+from streams.outbox import Outbox
 from streams.sealing import Sealer, UnknownKey
 
 __all__ = ["Citizen", "CitizenRepository"]
@@ -52,10 +57,30 @@ class Citizen:
                        self.handled, self.encoded)
 
 
+class Rows(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def __setitem__(self, key: bytes, row: bytes) -> None: ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+class Changelog(Protocol):
+    """Where a row goes to be durable; ``send`` is collected by the current outbox."""
+
+    topic: str
+
+    async def send(self, partition: int, key: bytes, row: bytes) -> None: ...
+
+    def persisted(self, offsets: dict[int, int]) -> None:
+        """The rows up to these changelog offsets are acknowledged (recovery may start after them)."""
+
+
 class CitizenRepository:
-    def __init__(self, table: MutableMapping[bytes, bytes], sealer: Sealer) -> None:
+    def __init__(self, table: Rows, sealer: Sealer, changelog: Changelog | None = None) -> None:
         self._table = table
         self._sealer = sealer
+        self._changelog = changelog
 
     async def load(self, key: str, partition: int) -> Citizen:
         row = self._table.get(key.encode())
@@ -80,7 +105,15 @@ class CitizenRepository:
             sealed = await self._sealer.seal_state(citizen.key, data)
             header = RowHeader(citizen.partition, tuple(citizen.state.pending.values()), citizen.saga)
             row = encode_row(header, sealed)
-        self._table[citizen.key.encode()] = row
+        key = citizen.key.encode()
+        self._table[key] = row
+        if self._changelog is not None:
+            await self._changelog.send(citizen.partition, key, row)
+
+    def persisted(self, box: Outbox) -> None:
+        """Tell the changelog that the rows sent through ``box`` are acknowledged."""
+        if self._changelog is not None:
+            self._changelog.persisted(box.last_offsets(self._changelog.topic))
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
         """Every row's clear header, for the deadline index and the saga gauge; a broken row is logged."""

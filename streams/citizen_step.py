@@ -4,8 +4,9 @@
                 working copy (loaded once per batch), and hand every output to the producer
                 (notifications, data-area-closed, refusals, dead letters, key rows, saga records)
     2. effects  wait until the broker has acknowledged every one of them
-    3. state    write each touched citizen's row once (state, pending deadlines, saga)
-    4. commit   return; the framework acks the batch and commits its offsets after a flush
+    3. state    write each touched citizen's row once (state, pending deadlines, saga) to the local
+                store and its changelog, and wait for the changelog's acknowledgements
+    4. commit   return; the framework acks the batch and commits its offsets
 
 A crash before 3 replays the batch into the same deterministic ids (a subscriber sees at most a
 duplicate it can drop); a crash after 3 replays into rows that already record the effects, and
@@ -81,10 +82,13 @@ class CitizenStep:
         touched = [c for c in batch.values() if c.handled]
         for citizen in touched:
             await self._crash.at("after-effects", citizen.key)
-        for citizen in touched:
-            await self._repo.save(citizen)
-            pending = () if citizen.erased else citizen.state.pending.values()
-            self._index.replace_citizen(citizen.key, entries_for(citizen.key, partition, pending))
+        with Outbox() as rows:
+            for citizen in touched:
+                await self._repo.save(citizen)
+                pending = () if citizen.erased else citizen.state.pending.values()
+                self._index.replace_citizen(citizen.key, entries_for(citizen.key, partition, pending))
+            await rows.acknowledged()
+            self._repo.persisted(rows)
         for citizen in touched:
             await self._crash.at("after-state", citizen.key)
         if messages:

@@ -17,12 +17,13 @@ from typing import Any
 
 import faust
 from faust import streams as faust_streams
+from faust.types import TP
 
 from streams.kafka_auth import faust_credentials
 from streams.settings import Settings
 from streams.step_policy import HEARTBEAT_INTERVAL_S, MAX_RECORD_BYTES, SESSION_TIMEOUT_S
 
-__all__ = ["build_app", "instance_id", "table_partition_of"]
+__all__ = ["TableChangelog", "TableRows", "build_app", "instance_id", "table_partition_of"]
 
 
 def instance_id(settings: Settings) -> str:
@@ -70,3 +71,42 @@ def table_partition_of(event: Any) -> Iterator[None]:
         yield
     finally:
         faust_streams._current_event.reset(token)
+
+
+class TableRows:
+    """The citizens table's local store, read and written directly.
+
+    The step writes rows here and sends their changelog records itself (``TableChangelog``),
+    batched with its other records, rather than through the table's ``__setitem__`` (a
+    buffered send and a future per key). The store is the table's own, so Faust's recovery,
+    rebalancing and changelog restore are unchanged."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        row: bytes | None = self._table.data.get(key)
+        return row
+
+    def __setitem__(self, key: bytes, row: bytes) -> None:
+        self._table.data[key] = row
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        yield from self._table.data.items()
+
+
+class TableChangelog:
+    """The citizens table's changelog topic, written through the step's outbox."""
+
+    def __init__(self, table: Any, send: Any) -> None:
+        self._table = table
+        self._send = send
+        self.topic: str = table.changelog_topic.get_topic_name()
+
+    async def send(self, partition: int, key: bytes, row: bytes) -> None:
+        await self._send(self.topic, key, row, None, partition)
+
+    def persisted(self, offsets: dict[int, int]) -> None:
+        # What Faust's own changelog callback does: recovery after a restart starts past these.
+        for partition, offset in offsets.items():
+            self._table.data.set_persisted_offset(TP(self.topic, partition), offset)

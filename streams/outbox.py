@@ -1,29 +1,37 @@
 """The worker's one way out to Kafka, and the outbox that lets a step wait for its effects.
 
 A step opens an ``Outbox`` for its batch. Every record sent while it is open (outputs, dead
-letters, data-key rows, notify-key rows, saga records), from whatever module sent it, is
-tracked through a context variable, so nothing has to thread a collector through the sinks.
-``acknowledged()`` then waits until the broker has every one of them, and raises if any failed:
-only after that does the step write the state that records those effects (effects first,
-state last). The variable is per asyncio task, so the door and the citizen step, which run in
-their own agents, never wait on each other's records.
+letters, data-key rows, notify-key rows, saga records, state rows), from whatever module sent
+it, is collected through a context variable, so nothing has to thread a collector through the
+sinks. ``acknowledged()`` then sends them all, one record batch per partition in the order they
+were sent, waits until the broker has every one of them, and raises if any failed: only after
+that does the step write the state that records those effects (effects first, state last). The
+variable is per asyncio task, so the door and the citizen step, which run in their own agents,
+never wait on each other's records.
 
-Outside an outbox (timers, tools) a send waits for its own acknowledgement.
+Outside an outbox (timers, tools) a send goes out and is waited for at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["KafkaSender", "Outbox", "OutputTooLarge", "RawSend"]
+__all__ = ["KafkaSender", "Outbox", "OutputTooLarge", "Producer"]
 
 Headers = Sequence[tuple[str, bytes]]
-# (topic, key, value, partition, headers) -> a future resolved when the broker acknowledges.
-RawSend = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], Awaitable[Awaitable[Any]]]
+Record = tuple[bytes | None, bytes | None, Headers]
+
+
+class Producer(Protocol):
+    """What the sender needs of a producer (``streams.batch_producer.BatchProducer``)."""
+
+    async def partition_for(self, topic: str, key: bytes | None) -> int: ...
+
+    async def send(self, records: Mapping[tuple[str, int], Sequence[Record]]) -> dict[tuple[str, int], int]: ...
+
 
 _current: ContextVar[Outbox | None] = ContextVar("dfdg_outbox", default=None)
 
@@ -35,10 +43,13 @@ class OutputTooLarge(ValueError):
 class Outbox:
     """The unacknowledged sends of one step. Use as ``with Outbox() as box: ...; await box.acknowledged()``."""
 
-    __slots__ = ("_pending", "_token")
+    __slots__ = ("_count", "_offsets", "_pending", "_producer", "_token")
 
     def __init__(self) -> None:
-        self._pending: list[Awaitable[Any]] = []
+        self._pending: dict[tuple[str, int], list[Record]] = {}
+        self._count = 0
+        self._producer: Producer | None = None
+        self._offsets: dict[tuple[str, int], int] = {}
         self._token: Any = None
 
     def __enter__(self) -> Outbox:
@@ -49,24 +60,33 @@ class Outbox:
         _current.reset(self._token)
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return self._count
 
-    def track(self, delivery: Awaitable[Any]) -> None:
-        self._pending.append(delivery)
+    def add(self, producer: Producer, topic: str, partition: int, record: Record) -> None:
+        self._producer = producer
+        self._pending.setdefault((topic, partition), []).append(record)
+        self._count += 1
 
     async def acknowledged(self) -> int:
-        """Wait for every tracked record; raises the first delivery error. Returns how many."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-        return len(pending)
+        """Send every collected record and wait for all; raises the first delivery error.
+        Returns how many were sent."""
+        pending, count = self._pending, self._count
+        self._pending, self._count = {}, 0
+        if pending and self._producer is not None:
+            for tp, offset in (await self._producer.send(pending)).items():
+                self._offsets[tp] = max(offset, self._offsets.get(tp, -1))
+        return count
+
+    def last_offsets(self, topic: str) -> dict[int, int]:
+        """The last acknowledged offset of each partition of ``topic`` this outbox sent to."""
+        return {partition: offset for (name, partition), offset in self._offsets.items() if name == topic}
 
 
 class KafkaSender:
-    """Sends through the worker's producer; tracked by the current outbox, else awaited here."""
+    """Sends through the worker's producer; collected by the current outbox, else sent and awaited here."""
 
-    def __init__(self, raw_send: RawSend, max_record_bytes: int) -> None:
-        self._raw_send = raw_send
+    def __init__(self, producer: Producer, max_record_bytes: int) -> None:
+        self._producer = producer
         self.max_record_bytes = max_record_bytes
 
     def fits(self, key: bytes | None, value: bytes | None, headers: Headers | None = None) -> bool:
@@ -77,12 +97,14 @@ class KafkaSender:
         if not self.fits(key, value, headers):
             raise OutputTooLarge(f"a record for {topic} is {record_size(key, value, headers)} bytes, "
                                  f"over the producer's limit of {self.max_record_bytes}")
-        delivery = await self._raw_send(topic, key, value, partition, list(headers) if headers else None)
+        if partition is None:
+            partition = await self._producer.partition_for(topic, key)
+        record: Record = (key, value, headers or ())
         box = _current.get()
         if box is None:
-            await delivery
+            await self._producer.send({(topic, partition): [record]})
         else:
-            box.track(delivery)
+            box.add(self._producer, topic, partition, record)
 
 
 def record_size(key: bytes | None, value: bytes | None, headers: Headers | None) -> int:
