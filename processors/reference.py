@@ -39,6 +39,7 @@ __all__ = [
     "E210_INVALID_EVENT_ID",
     "E211_VALUE_TOO_LONG",
     "E212_DATE_OUT_OF_RANGE",
+    "E213_CREATED_BEFORE_BIRTH",
     "E301_CITIZEN_DECEASED",
     "E302_UNKNOWN_CASE",
     "E303_CONTRACT_WITHOUT_GOAL",
@@ -74,6 +75,7 @@ E209_END_BEFORE_START = "E209 end-before-start"
 E210_INVALID_EVENT_ID = "E210 invalid-event-id"
 E211_VALUE_TOO_LONG = "E211 value-too-long"
 E212_DATE_OUT_OF_RANGE = "E212 date-out-of-range"
+E213_CREATED_BEFORE_BIRTH = "E213 created-before-birth"
 E301_CITIZEN_DECEASED = "E301 citizen-deceased"
 E302_UNKNOWN_CASE = "E302 unknown-case"
 E303_CONTRACT_WITHOUT_GOAL = "E303 contract-without-goal"
@@ -109,6 +111,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
                             f"{bounds.FACT_DATE_MAX_YEARS_AHEAD} years after today, or occurred_at is more than "
                             f"{bounds.OCCURRED_AT_MAX_DAYS_AHEAD} "
                             f"day{'s' * (bounds.OCCURRED_AT_MAX_DAYS_AHEAD != 1)} after today (processors.bounds).",
+    E213_CREATED_BEFORE_BIRTH: "The case's creation date (occurred_at) is before the birth date in its CPR: one of "
+                               "the two is wrong; checked before the age rule of R1.5.",
     E301_CITIZEN_DECEASED: "The citizen is deceased; no new facts are accepted (R7.3).",
     E302_UNKNOWN_CASE: "The event names a case the pipeline does not know for this citizen.",
     E303_CONTRACT_WITHOUT_GOAL: "The integration contract states neither an employment nor an education goal (R5.2).",
