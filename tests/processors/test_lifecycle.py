@@ -9,6 +9,7 @@ import pytest
 
 from processors.events import DataArea, DataAreaFetchRequested
 from processors.model import CitizenState, DataAreaClosedOut, Deadline, FetchRefused, Notice, Rejected
+from processors.validation import validate
 from tests.processors.lifecycle_driver import (
     CITIZEN_KEY,
     CPR,
@@ -118,6 +119,23 @@ def test_r1_6_no_jobnet_request_with_cv_number() -> None:
     assert notices(created_run(cv_number="CV-77"), "jobnet-profile-requested") == []
 
 
+def test_r1_7_four_data_areas_fetched_by_cpr_and_receiving_municipality() -> None:
+    # 1 CV, 2 integration contract, 3 other information, 4 attachments, in that order.
+    assert [a.value for a in DataArea] == ["CV", "INTEGRATION_CONTRACT", "OTHER_INFORMATION", "ATTACHMENTS"]
+    run = created_run()
+    case = run.state.cases["case-1"]
+    # What a fetch needs is held: the CPR (personal part only) and the case's receiving municipality.
+    assert run.state.personal.cpr == CPR and case.receiving_municipality == RECEIVING
+    assert {d.rule for d in run.state.pending.values() if d.rule.startswith("R2.1")} == {
+        f"R2.1:{a.value}" for a in DataArea}
+    # A fetch needs a valid CPR ...
+    bad_cpr = fetch(DataArea.CV, event_id="12345678-1234-4234-8234-123456789012", cpr="3102901234")
+    assert [v.code for v in validate(bad_cpr, date(2026, 3, 1))] == ["E201 invalid-cpr"]
+    # ... and a case whose receiving municipality is known: without one it is refused.
+    [rejected] = run.send(fetch(DataArea.ATTACHMENTS, case_id="case-unknown")).outputs
+    assert isinstance(rejected, Rejected) and rejected.code == "E302 unknown-case"
+
+
 def test_r2_2_close_deadlines_on_each_areas_takeover_date() -> None:
     run = Run()
     decision = run.send(case_created(early_cv_takeover_date=EARLY_CV, early_contract_takeover_date=EARLY_CONTRACT))
@@ -156,8 +174,8 @@ def test_r2_1_closed_out_ids_are_the_same_on_a_replayed_run() -> None:
     assert len({o.output_id for o in first.outputs if isinstance(o, DataAreaClosedOut)}) == 4
 
 
-def fetch(area: DataArea, case_id: str = "case-1") -> DataAreaFetchRequested:
-    return DataAreaFetchRequested(**common(case_id=case_id), data_area=area, requested_by="jobcenter:147")
+def fetch(area: DataArea, case_id: str = "case-1", **overrides: str) -> DataAreaFetchRequested:
+    return DataAreaFetchRequested(**common(case_id=case_id, **overrides), data_area=area, requested_by="jobcenter:147")
 
 
 def test_r2_3_fetch_for_closed_area_refused_with_reason() -> None:
