@@ -174,6 +174,7 @@ def delete_areas(state: CitizenState, areas: tuple[str, ...]) -> CitizenState:
         state,
         cases=MappingProxyType(cases),
         records=MappingProxyType(records),
+        record_details=MappingProxyType({k: v for k, v in state.record_details.items() if k in records}),
         absences=MappingProxyType({}) if "absences" in gone else state.absences,
     )
     if "registration" in gone:
