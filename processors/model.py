@@ -76,7 +76,7 @@ class CaseState:
     cv_takeover_date: date
     contract_takeover_date: date
     cv_update_deadline: date
-    case_type: str = "INTEGRATION_PROGRAMME"
+    case_type: str = ""  # untyped (processors.archival.UNTYPED_CASE)
     closed_areas: frozenset[DataArea] = frozenset()
     cv_creation_open: bool = False
     contract_formation_open: bool = False
