@@ -47,6 +47,7 @@ __all__ = [
     "E305_DATA_AREA_CLOSED",
     "E306_CASE_ALREADY_EXISTS",
     "E307_CITIZEN_ERASED",
+    "E308_RECEIPT_MISMATCH",
     "E901_PROCESSING_FAILED",
     "ERROR_CODES",
     "LOCAL_TIMEZONE",
@@ -83,6 +84,7 @@ E304_ABSENCE_NOT_DELETABLE = "E304 absence-not-deletable"
 E305_DATA_AREA_CLOSED = "E305 data-area-closed"
 E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
 E307_CITIZEN_ERASED = "E307 citizen-erased"
+E308_RECEIPT_MISMATCH = "E308 receipt-mismatch"
 E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
 E199_DECODE_FAILED = "E199 decode-failed"
 E901_PROCESSING_FAILED = "E901 processing-failed"
@@ -121,6 +123,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E306_CASE_ALREADY_EXISTS: "A case with this id already exists for the citizen with different facts.",
     E307_CITIZEN_ERASED: "The citizen was deleted and their key destroyed before this event was handled; it can "
                          "no longer be read, and nothing was done (R7).",
+    E308_RECEIPT_MISMATCH: "An archive receipt does not name the checksum of the package that was delivered (or "
+                           "no delivered package is known); it is refused and the saga keeps waiting (R7.2).",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
     E199_DECODE_FAILED: "Decoding failed unexpectedly; report the dead letter's offset to the dfdg-stream team.",
     E901_PROCESSING_FAILED: "The worker could not process the event (a defect); kept for replay after the fix.",
