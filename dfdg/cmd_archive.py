@@ -4,7 +4,9 @@
 period) from its metadata only, never personal data. ``archive receive`` verifies new bags in
 the inbox and prints one receipt or rejection per bag; ``receive_and_publish`` is the same with
 each outcome handed to a publisher (``--publish``: ``dfdg.archive-receipts``, see ``kafka_publish``) before the
-bag is moved, so a crash can repeat an outcome but never lose one.
+bag is moved, so a crash can repeat an outcome but never lose one. ``archive retry <package>``
+asks the worker to deliver a rejected package again once an operator has dealt with the cause
+(R7.2): a saga whose package the archive rejected waits for exactly this.
 """
 
 from __future__ import annotations
@@ -14,18 +16,32 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bagit
 
 from dfdg.publisher import Publisher
-from schemas.archive_records import ArchiveReceipt
+from processors.archive_retry import RETRY_BY_OPERATOR
+from processors.model import deterministic_id
+from schemas.archive_records import ArchiveReceipt, ArchiveRetry
 from schemas.codec import Codec
 from schemas.topics import ARCHIVE_RECEIPTS, archive_receipts_topic
+from sinks.archive_bag import REJECTED_DIR
 from sinks.archive_receiver import Outcome, scan, settle, verify
 
-__all__ = ["DEFAULT_INBOX", "kafka_publish", "receive_and_publish", "register", "run_receive", "run_verify"]
+__all__ = [
+    "DEFAULT_INBOX",
+    "citizen_key_of_rejected",
+    "kafka_publish",
+    "receive_and_publish",
+    "register",
+    "retry_request",
+    "run_receive",
+    "run_retry",
+    "run_verify",
+]
 
 DEFAULT_INBOX = os.environ.get("DFDG_ARCHIVE_INBOX", "archive-inbox")
 # Metadata fields safe to print: none of them holds personal data.
@@ -48,6 +64,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                    help="Kafka bootstrap servers for --publish ($KAFKA_BOOTSTRAP_SERVERS)")
     r.set_defaults(func=run_receive)
+    t = sub.add_parser("retry", help="deliver a rejected package again (after its cause is dealt with)")
+    t.add_argument("package_id", help="the package id (the directory name under <inbox>/rejected/)")
+    t.add_argument("--inbox", type=Path, default=Path(DEFAULT_INBOX), help="archive inbox ($DFDG_ARCHIVE_INBOX)")
+    t.add_argument("--citizen-key", default=None,
+                   help="pseudonymous citizen key; read from the rejected package's bag-info.txt when left out")
+    t.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                   help="Kafka bootstrap servers ($KAFKA_BOOTSTRAP_SERVERS)")
+    t.set_defaults(func=run_retry)
     return p
 
 
@@ -136,3 +160,45 @@ def run_receive(args: argparse.Namespace) -> int:
         return asyncio.run(loop())
     except KeyboardInterrupt:
         return 0
+
+
+def citizen_key_of_rejected(inbox: Path, package_id: str) -> str | None:
+    """The pseudonymous citizen key in a rejected package's bag-info.txt (the newest copy), if readable."""
+    folder = inbox / REJECTED_DIR
+    copies = sorted(folder.glob(f"{package_id}*"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    for path in reversed([p for p in copies if p.name == package_id or p.name.startswith(f"{package_id}.")]):
+        info = path / "bag-info.txt"
+        if info.is_file():
+            for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+                name, _, value = line.partition(":")
+                if name.strip() == "DFDG-Citizen-Key" and value.strip():
+                    return value.strip()
+    return None
+
+
+def retry_request(package_id: str, citizen_key: str, now: datetime | None = None) -> ArchiveRetry:
+    """An operator's retry for ``package_id``; the id is new per request (an operator may retry twice)."""
+    when = now or datetime.now(UTC)
+    return ArchiveRetry(retry_id=deterministic_id("archive-retry", package_id, RETRY_BY_OPERATOR, when.isoformat()),
+                        package_id=package_id, citizen_key=citizen_key, requested_by=RETRY_BY_OPERATOR,
+                        requested_at=when)
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    """Publish an operator's ArchiveRetry to the archive-receipts topic; 2 if the citizen key is unknown."""
+    key = args.citizen_key or citizen_key_of_rejected(args.inbox, args.package_id)
+    if not key:
+        print(f"package {args.package_id}: no rejected copy under {args.inbox / REJECTED_DIR}; give --citizen-key")
+        return 2
+    request = retry_request(args.package_id, key)
+
+    async def send() -> None:
+        codec = Codec.default()
+        topic = archive_receipts_topic(os.environ.get("DFDG_APP_ID", "dfdg"))
+        async with Publisher(args.bootstrap) as publisher:
+            await publisher.publish_raw(topic, codec.encode(request), key=key.encode(),
+                                        headers=list(codec.headers_for(request)))
+
+    asyncio.run(send())
+    print(json.dumps({"retry": args.package_id, "retry_id": request.retry_id}))
+    return 0

@@ -32,7 +32,8 @@ Handler = Callable[[CitizenState, Event, datetime], Decision]
 # leaves: parental leave (Barsel, id 8) and bereavement leave (sorgorlov, which replaces Barsel
 # when a child dies). Once begun they carry leave benefit paid outside the jobcentre and the
 # a-kasse, so a jobcentre or a-kasse erasing them would silently undo another authority's record.
-# Absences starting today or later stay deletable whatever their type (the pre-2021 rule).
+# R6.2: an absence whose start date is today is current, so the exception applies to it too;
+# only absences starting after today stay deletable whatever their type (the pre-2021 rule).
 NON_DELETABLE_TYPES: frozenset[AbsenceType] = frozenset({AbsenceType.PARENTAL_LEAVE, AbsenceType.BEREAVEMENT_LEAVE})
 
 # R6.2: who may delete (subscriber-id roles). An empty ``deleted_by`` is accepted: the source
@@ -76,10 +77,12 @@ def on_absence_deleted(state: CitizenState, event: Event, now: datetime) -> Deci
     if event.deleted_by and role not in DELETING_ROLES:
         return _reject(state, event, E304_ABSENCE_NOT_DELETABLE,
                        f"only a jobcentre or an a-kasse may delete an absence, not a {role!r} subscriber")
-    started = stored.start_date < local_date(now)
+    # Historical or current (R6.2): the start date is today or earlier, Copenhagen time.
+    started = stored.start_date <= local_date(now)
     if started and stored.absence_type in NON_DELETABLE_TYPES:
         return _reject(state, event, E304_ABSENCE_NOT_DELETABLE,
-                       f"a started absence of type {stored.absence_type.value} may not be deleted")
+                       f"a current or historical absence (start date today or earlier) of type "
+                       f"{stored.absence_type.value} may not be deleted (R6.2)")
 
     details: dict[str, str] = {
         "absence_id": stored.absence_id,

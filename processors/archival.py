@@ -1,7 +1,8 @@
 """What the archive must receive (R9) and the content of an archival package.
 
 Which cases are archived is data: ``CASE_TYPES`` (the marking the archive guidance names first,
-R9.3) and, for case types the table does not know, ``CONTACT_GROUP_PROGRAMMES``.
+R9.3) and, for a case without a type (``UNTYPED_CASE``) or of a type the table does not know,
+``CONTACT_GROUP_CASE_TYPES``.
 
 *Assumption* (contact groups 17 and 20): contact group 17 (self-supporting, not employed) and
 20 (employed) do not by themselves imply a programme, so a case of an unknown case type in those
@@ -23,12 +24,14 @@ from processors.model import CaseState, CitizenState, deterministic_id
 
 __all__ = [
     "CASE_TYPES",
-    "CONTACT_GROUP_PROGRAMMES",
+    "CONTACT_GROUP_CASE_TYPES",
+    "UNTYPED_CASE",
     "ArchivedCase",
     "CaseTypeRule",
     "PackageContent",
     "build_package_content",
     "is_archived",
+    "marking_of",
     "package_id_for",
     "programme_of",
 ]
@@ -60,21 +63,33 @@ CASE_TYPES: Mapping[str, CaseTypeRule] = MappingProxyType(
     }
 )
 
-# Programme implied by a contact group (R1.2) when the case type is unknown; None: no programme.
-CONTACT_GROUP_PROGRAMMES: Mapping[int, CaseTypeRule | None] = MappingProxyType(
+# R9 *assumption*: the case type of a case published without one (CaseCreated.case_type's
+# default, in the Avro schema too). It marks nothing: such a case is archived or not by what its
+# contact group implies (CONTACT_GROUP_CASE_TYPES), exactly as a case type the table does not know.
+# Until 2025 the default was INTEGRATION_PROGRAMME, which archived every untyped case and kept the
+# contact-group policy for 17 and 20 from ever applying; a publisher that means a programme says so.
+UNTYPED_CASE = ""
+
+# The case type a contact group (R1.2) implies when the case's own is missing or unknown;
+# None: no programme, so not archived.
+CONTACT_GROUP_CASE_TYPES: Mapping[int, str | None] = MappingProxyType(
     {
         17: None,  # assumption, see module docstring
-        18: CASE_TYPES["SELF_SUPPORT_AND_RETURN_PROGRAMME"],
-        19: CASE_TYPES["INTRODUCTION_COURSE"],
+        18: "SELF_SUPPORT_AND_RETURN_PROGRAMME",
+        19: "INTRODUCTION_COURSE",
         20: None,  # assumption, see module docstring
-        27: CASE_TYPES["INTEGRATION_PROGRAMME"],
+        27: "INTEGRATION_PROGRAMME",
     }
 )
 
 
+def _implied_type(case: CaseState) -> str | None:
+    return case.case_type if case.case_type in CASE_TYPES else CONTACT_GROUP_CASE_TYPES.get(case.contact_group)
+
+
 def _rule_for(case: CaseState) -> CaseTypeRule | None:
-    known = CASE_TYPES.get(case.case_type)
-    return known if known is not None else CONTACT_GROUP_PROGRAMMES.get(case.contact_group)
+    implied = _implied_type(case)
+    return CASE_TYPES[implied] if implied is not None else None
 
 
 def is_archived(case: CaseState) -> bool:
@@ -87,6 +102,12 @@ def programme_of(case: CaseState) -> str:
     """R9.3: the programme an archived case is marked with."""
     rule = _rule_for(case)
     return rule.programme if rule is not None else "none"
+
+
+def marking_of(case: CaseState) -> str:
+    """R9.3: the case type an archived case carries: its own, or for an untyped case the one its
+    contact group implies, so no archived case goes without a marking."""
+    return case.case_type or _implied_type(case) or UNTYPED_CASE
 
 
 def package_id_for(citizen_key: str, date_of_death: date) -> str:
@@ -157,7 +178,7 @@ def _archived_case(case: CaseState) -> ArchivedCase:
     assert rule is not None  # only called for archived cases
     return ArchivedCase(
         case_id=case.case_id,
-        case_type=case.case_type,
+        case_type=marking_of(case),
         programme=rule.programme,
         legal_basis=rule.legal_basis,
         contact_group=case.contact_group,

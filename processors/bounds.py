@@ -19,6 +19,10 @@ __all__ = [
     "DEADLINE_ID_MAX_LENGTH",
     "EARLIEST_PLAUSIBLE_DATE",
     "FACT_DATE_MAX_YEARS_AHEAD",
+    "FAULT_FACT_TOO_LATE",
+    "FAULT_OCCURRED_AT_TOO_EARLY",
+    "FAULT_OCCURRED_AT_TOO_LATE",
+    "FAULT_TOO_EARLY",
     "FREE_TEXT_FIELDS",
     "MAX_ID_LENGTH",
     "MAX_LIST_ITEMS",
@@ -77,6 +81,16 @@ FACT_DATE_MAX_YEARS_AHEAD = 10
 # publisher and pipeline and the midnight boundary. Later means the publisher's clock is wrong.
 # (A worker on a shifted clock, DFDG_NOW, must be sent events stamped in its shifted time.)
 OCCURRED_AT_MAX_DAYS_AHEAD = 1
+
+# The fault a date outside its window points to, named in the refusal so the publisher fixes
+# the right thing (a year-1 creation time is a missing timestamp, not a citizen under 15).
+# *Assumption*, from the values seen in test feeds: an early date is an unset or default value,
+# a late fact date a sentinel for "open", a late occurred_at a clock that runs ahead.
+FAULT_TOO_EARLY = "an unset or default date (such as 0001-01-01 or 1900-01-01) or a typo, not a real fact"
+FAULT_FACT_TOO_LATE = "a far-future sentinel for 'no end' or a typo; for an open end send null"
+FAULT_OCCURRED_AT_TOO_EARLY = ("an unset or default timestamp (such as year 1 or 1900), not when the event happened; "
+                               "check that the publisher sets occurred_at and the publisher's clock")
+FAULT_OCCURRED_AT_TOO_LATE = "later than the event can have happened; check the publisher's clock"
 
 
 def max_length(field: str) -> int:

@@ -51,6 +51,7 @@ __all__ = [
     "on_delivered",
     "on_receipt",
     "on_rejection",
+    "receipt_refusal",
     "retry_delivery",
     "start_saga",
 ]
@@ -82,6 +83,15 @@ class ArchiveSaga:
     receipt_sha256: str | None = None
     rejection_reason: str | None = None
     deliveries: int = 0
+    # R7.2: the SHA-256 of the delivered bag's tag manifest; a receipt must name exactly this.
+    delivered_sha256: str | None = None
+    # When the saga began, so operators see how long it waits (None in rows written before).
+    started_at: datetime | None = None
+    # Failed deliveries since the last success, the next attempt's time and the last error's type
+    # (never its message: that could name a path or a value). See processors.archive_retry.
+    failed_deliveries: int = 0
+    retry_at: datetime | None = None
+    last_error: str | None = None
 
 
 # ---- actions: what the shell must do, in order ----
@@ -174,6 +184,7 @@ def delete_areas(state: CitizenState, areas: tuple[str, ...]) -> CitizenState:
         state,
         cases=MappingProxyType(cases),
         records=MappingProxyType(records),
+        record_details=MappingProxyType({k: v for k, v in state.record_details.items() if k in records}),
         absences=MappingProxyType({}) if "absences" in gone else state.absences,
     )
     if "registration" in gone:
@@ -232,6 +243,7 @@ def start_saga(state: CitizenState, event: CitizenDeceased, now: datetime) -> tu
         date_of_death=event.date_of_death,
         areas_to_archive=to_archive,
         areas_deleted_at_once=at_once,
+        started_at=now,
     )
     return saga, next_actions(saga)
 
@@ -258,23 +270,43 @@ def next_actions(saga: ArchiveSaga) -> tuple[Action, ...]:
     return ()
 
 
-def on_delivered(saga: ArchiveSaga) -> ArchiveSaga:
-    """The package was delivered (or found already delivered). Only moves a pending saga."""
+def on_delivered(saga: ArchiveSaga, tagmanifest_sha256: str) -> ArchiveSaga:
+    """The package was delivered (or found already delivered) with this tag-manifest checksum.
+    Only moves a pending saga; the checksum is what a receipt must match (R7.2)."""
     if saga.step != "pending" or not saga.areas_to_archive:
         return saga
-    return replace(saga, step="delivered", deliveries=saga.deliveries + 1)
+    return replace(saga, step="delivered", deliveries=saga.deliveries + 1, delivered_sha256=tagmanifest_sha256,
+                   failed_deliveries=0, retry_at=None, last_error=None)
 
 
-def on_receipt(saga: ArchiveSaga, receipt: ReceiptLike) -> ArchiveSaga:
+def receipt_refusal(saga: ArchiveSaga, receipt: ReceiptLike, delivered_sha256: str | None = None) -> str | None:
+    """Why a receipt for this saga's package cannot be trusted, or None when it can (R7.2).
+
+    A receipt is trusted only when it names the checksum of the package that was delivered:
+    the saga's own record of it, or, for a saga whose "delivered" step a crash kept from being
+    written, ``delivered_sha256`` as the shell reads it from the delivered package."""
+    known = saga.delivered_sha256 or delivered_sha256
+    if known is None:
+        return "no delivered package is known to compare the receipt's checksum with"
+    if receipt.tagmanifest_sha256 != known:
+        return "the receipt's tag-manifest checksum does not match the delivered package's"
+    return None
+
+
+def on_receipt(saga: ArchiveSaga, receipt: ReceiptLike, delivered_sha256: str | None = None) -> ArchiveSaga:
     """A verified receipt for this package: the archived areas may now be deleted (R7.2).
 
     Accepted while pending too: a crash after delivery but before ``on_delivered`` was persisted
-    must not make the saga wait for a receipt it already has."""
+    must not make the saga wait for a receipt it already has; the shell then passes the delivered
+    package's checksum. A receipt whose checksum does not match is refused: the saga keeps waiting."""
     if receipt.package_id != saga.package_id or not saga.areas_to_archive:
         return saga
     if saga.step not in ("pending", "delivered", "rejected"):
         return saga
-    return replace(saga, step="receipted", receipt_sha256=receipt.tagmanifest_sha256, rejection_reason=None)
+    if receipt_refusal(saga, receipt, delivered_sha256) is not None:
+        return saga
+    return replace(saga, step="receipted", receipt_sha256=receipt.tagmanifest_sha256, rejection_reason=None,
+                   delivered_sha256=saga.delivered_sha256 or delivered_sha256, retry_at=None)
 
 
 def on_rejection(saga: ArchiveSaga, package_id: str, reason: str) -> ArchiveSaga:
@@ -285,8 +317,11 @@ def on_rejection(saga: ArchiveSaga, package_id: str, reason: str) -> ArchiveSaga
 
 
 def retry_delivery(saga: ArchiveSaga) -> ArchiveSaga:
-    """After a rejection is dealt with: deliver again, under the same package id."""
-    return replace(saga, step="pending") if saga.step == "rejected" else saga
+    """After a rejection is dealt with (an operator's ``dfdg archive retry``): deliver again, under
+    the same package id, at once."""
+    if saga.step != "rejected":
+        return saga
+    return replace(saga, step="pending", delivered_sha256=None, failed_deliveries=0, retry_at=None, last_error=None)
 
 
 def on_deleted(saga: ArchiveSaga) -> ArchiveSaga:

@@ -80,7 +80,7 @@ class CaseCreated(Event):
     cv_update_deadline: date | None = None
     cv_number: str | None = None
     minor_national_support: bool = False
-    case_type: str = "INTEGRATION_PROGRAMME"
+    case_type: str = ""  # untyped: processors.archival.UNTYPED_CASE decides (R9)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -146,12 +146,14 @@ def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> D
     deadlines = [Deadline(area_rule(area), AREA_CLOSES_ON[area].date_of(case), case.case_id) for area in DataArea]
     for opening in OPENINGS:  # R2.4
         early = opening.early_date(event)
-        if early is None:
-            deadlines.append(Deadline(opening.rule, case.handover_date, case.case_id))
+        opens = opening.deadline_for(early, case)
+        if early is None or not has_passed(opens.due_date, now):
+            deadlines.append(opens)  # a future opening is a deadline like the others
             continue
+        # The early takeover date has come by the time the case is recorded: open at once.
         case = opening.mark_open(case)
         outputs.append(deadline_notice(
-            state, kind=opening.notice_kind, anchor=Deadline(opening.rule, early, case.case_id), cause=event,
+            state, kind=opening.notice_kind, anchor=opens, cause=event,
             municipality=case.jobcenter_municipality, details={"case_id": case.case_id, "opened_on": iso(early)},
         ))
     deadlines += [

@@ -88,8 +88,8 @@ def _close_data_area(state: CitizenState, case: CaseState, deadline: Deadline, c
 
 
 def _open(state: CitizenState, case: CaseState, deadline: Deadline, cause: DeadlineDue) -> Decision:
-    """R2.4: no early takeover date was given, so CV creation / contract formation opens now
-    that the handover date has passed."""
+    """R2.4: CV creation / contract formation opens now: on its early takeover date, or, without
+    one, now that the handover date has passed."""
     opening = _OPENINGS_BY_KEY[_suffix(deadline.rule)]
     if opening.is_open(case):
         return Decision(state=state)
@@ -100,7 +100,7 @@ def _open(state: CitizenState, case: CaseState, deadline: Deadline, cause: Deadl
         anchor=deadline,
         cause=cause,
         municipality=case.jobcenter_municipality,
-        details={"case_id": case.case_id, "opened_on": iso(deadline.due_date)},
+        details={"case_id": case.case_id, "opened_on": iso(opening.opened_on(deadline, case))},
     )
     return Decision(state=state, outputs=(notice,))
 

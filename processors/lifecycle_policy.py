@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 
 from processors import reference
 from processors.events import CaseCreated, DataArea
-from processors.model import CaseState
+from processors.model import CaseState, Deadline
 
 __all__ = [
     "AREA_CLOSES_ON",
     "CONTRACT_DUE_DAYS",
     "CV_UPDATE_DEFAULT_DAYS",
     "E306_CASE_ALREADY_EXISTS",
+    "EARLY_OPENING_DAYS_BEFORE",
     "FOLLOW_UP_MONTHS",
     "KIND_CASE_CREATED",
     "KIND_CONTRACT_OVERDUE",
@@ -87,6 +88,13 @@ def area_rule(area: DataArea) -> str:
     return f"{RULE_DATA_AREA_CLOSES}:{area.value}"
 
 
+# R2.4 *assumption*: "opens on the early takeover date" means from 00:00 Europe/Copenhagen on
+# that date, the moment the day before it has passed; a deadline fires when its date has passed,
+# so the opening's deadline is set this many days before the early date. Without an early date
+# the opening waits until the handover date itself has passed (R2.4's "otherwise" branch).
+EARLY_OPENING_DAYS_BEFORE = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Opening:
     """R2.4: something that opens on the early takeover date if given, else when the handover
@@ -101,6 +109,25 @@ class Opening:
     @property
     def rule(self) -> str:
         return f"{RULE_OPENS}:{self.key}"
+
+    def deadline_for(self, early: date | None, case: CaseState) -> Deadline:
+        """The deadline whose passing opens it: the day before the early date, or the handover date.
+
+        The same deadline anchors the notice whether it opens at case creation (early date already
+        reached) or later, so the notice id does not depend on which path opened it."""
+        if early is None:
+            return Deadline(self.rule, case.handover_date, case.case_id)
+        return Deadline(self.rule, early - timedelta(days=EARLY_OPENING_DAYS_BEFORE), case.case_id)
+
+    @staticmethod
+    def opened_on(deadline: Deadline, case: CaseState) -> date:
+        """The date reported as ``opened_on``: the early takeover date, or the handover date.
+
+        An early date is at most the handover date (R1.3), so its deadline is always before the
+        handover date and the two are never confused."""
+        if deadline.due_date == case.handover_date:
+            return case.handover_date
+        return deadline.due_date + timedelta(days=EARLY_OPENING_DAYS_BEFORE)
 
 
 OPENINGS: tuple[Opening, ...] = (

@@ -76,7 +76,7 @@ class CaseState:
     cv_takeover_date: date
     contract_takeover_date: date
     cv_update_deadline: date
-    case_type: str = "INTEGRATION_PROGRAMME"
+    case_type: str = ""  # untyped (processors.archival.UNTYPED_CASE)
     closed_areas: frozenset[DataArea] = frozenset()
     cv_creation_open: bool = False
     contract_formation_open: bool = False
@@ -110,6 +110,9 @@ class CitizenState:
     absences: Mapping[str, Absence] = field(default_factory=lambda: MappingProxyType({}))
     # Retention-governed records (R8): record id -> (kind, date their clock starts).
     records: Mapping[str, tuple[str, date]] = field(default_factory=lambda: MappingProxyType({}))
+    # What a record's policy delivers to its destination before deletion (R8.2: the screening
+    # result itself), record id -> field -> value; kept only while the record is.
+    record_details: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     pending: Mapping[str, Deadline] = field(default_factory=lambda: MappingProxyType({}))
     # Deadline ids and handled cause ids: what has already acted, so a replay acts no more.
     fired: frozenset[str] = frozenset()

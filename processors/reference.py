@@ -39,6 +39,7 @@ __all__ = [
     "E210_INVALID_EVENT_ID",
     "E211_VALUE_TOO_LONG",
     "E212_DATE_OUT_OF_RANGE",
+    "E213_CREATED_BEFORE_BIRTH",
     "E301_CITIZEN_DECEASED",
     "E302_UNKNOWN_CASE",
     "E303_CONTRACT_WITHOUT_GOAL",
@@ -46,6 +47,7 @@ __all__ = [
     "E305_DATA_AREA_CLOSED",
     "E306_CASE_ALREADY_EXISTS",
     "E307_CITIZEN_ERASED",
+    "E308_RECEIPT_MISMATCH",
     "E901_PROCESSING_FAILED",
     "ERROR_CODES",
     "LOCAL_TIMEZONE",
@@ -74,6 +76,7 @@ E209_END_BEFORE_START = "E209 end-before-start"
 E210_INVALID_EVENT_ID = "E210 invalid-event-id"
 E211_VALUE_TOO_LONG = "E211 value-too-long"
 E212_DATE_OUT_OF_RANGE = "E212 date-out-of-range"
+E213_CREATED_BEFORE_BIRTH = "E213 created-before-birth"
 E301_CITIZEN_DECEASED = "E301 citizen-deceased"
 E302_UNKNOWN_CASE = "E302 unknown-case"
 E303_CONTRACT_WITHOUT_GOAL = "E303 contract-without-goal"
@@ -81,6 +84,7 @@ E304_ABSENCE_NOT_DELETABLE = "E304 absence-not-deletable"
 E305_DATA_AREA_CLOSED = "E305 data-area-closed"
 E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
 E307_CITIZEN_ERASED = "E307 citizen-erased"
+E308_RECEIPT_MISMATCH = "E308 receipt-mismatch"
 E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
 E199_DECODE_FAILED = "E199 decode-failed"
 E901_PROCESSING_FAILED = "E901 processing-failed"
@@ -109,6 +113,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
                             f"{bounds.FACT_DATE_MAX_YEARS_AHEAD} years after today, or occurred_at is more than "
                             f"{bounds.OCCURRED_AT_MAX_DAYS_AHEAD} "
                             f"day{'s' * (bounds.OCCURRED_AT_MAX_DAYS_AHEAD != 1)} after today (processors.bounds).",
+    E213_CREATED_BEFORE_BIRTH: "The case's creation date (occurred_at) is before the birth date in its CPR: one of "
+                               "the two is wrong; checked before the age rule of R1.5.",
     E301_CITIZEN_DECEASED: "The citizen is deceased; no new facts are accepted (R7.3).",
     E302_UNKNOWN_CASE: "The event names a case the pipeline does not know for this citizen.",
     E303_CONTRACT_WITHOUT_GOAL: "The integration contract states neither an employment nor an education goal (R5.2).",
@@ -117,6 +123,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E306_CASE_ALREADY_EXISTS: "A case with this id already exists for the citizen with different facts.",
     E307_CITIZEN_ERASED: "The citizen was deleted and their key destroyed before this event was handled; it can "
                          "no longer be read, and nothing was done (R7).",
+    E308_RECEIPT_MISMATCH: "An archive receipt does not name the checksum of the package that was delivered (or "
+                           "no delivered package is known); it is refused and the saga keeps waiting (R7.2).",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
     E199_DECODE_FAILED: "Decoding failed unexpectedly; report the dead letter's offset to the dfdg-stream team.",
     E901_PROCESSING_FAILED: "The worker could not process the event (a defect); kept for replay after the fix.",

@@ -3,8 +3,9 @@
 One table, ``POLICIES``, says per data area / record kind how long it is kept, what starts the
 clock, whether it must be archived (R9) and where it goes before deletion. The handlers for
 ``ReferralRecordEnded`` (R8.1) and ``ScreeningResultMade`` (R8.2) store the record in
-``CitizenState.records`` and set a deadline; when the deadline fires the record is handed to
-its destination (if any) and deletion is requested.
+``CitizenState.records`` (with the fields its policy delivers, R8.2's screening result, in
+``CitizenState.record_details``) and set a deadline; when the deadline fires the record is handed
+to its destination (if any) and deletion is requested.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class RetentionPolicy:
     destination: str | None  # where it goes before deletion: ARCHIVE, STATISTICS or nowhere
     citizen_visible: Period | None = None  # how long the citizen may see it (R8.2)
     note: str = ""
+    # Fields of the record's event kept with it and delivered to ``destination`` before deletion.
+    delivered_fields: tuple[str, ...] = ()
 
 
 def _policies(*rows: RetentionPolicy) -> Mapping[str, RetentionPolicy]:
@@ -85,6 +88,15 @@ POLICIES: Mapping[str, RetentionPolicy] = _policies(
         archive=False,
         destination=STATISTICS,
         citizen_visible=Period(days=90),
+        # R8.2: the warehouse receives the screening result itself, not only its id and date.
+        delivered_fields=("score",),
+        note=(
+            "the 90 days the citizen sees the result are not enforced here: no subscriber of this pipeline "
+            "shows anything to citizens (recipients are a-kasser, benefit systems, jobcentres, the archive "
+            "and statistics), so the citizen's view belongs to the system that shows it (Jobnet), which can "
+            "ask visible_to_citizen(); the pipeline enforces the caseworker's 6 months, then statistics, "
+            "then deletion"
+        ),
     ),
     # R9.1: the four asylum-operator data areas of a programme/course case. Which cases count
     # as programme/course cases is decided in processors.archival (case type, contact group).
@@ -126,9 +138,16 @@ def policy_for_rule(rule: str) -> RetentionPolicy:
 
 
 def visible_to_citizen(kind: str, clock_start: date, today: date) -> bool:
-    """R8.2: whether the citizen may still see a record of ``kind`` on ``today``."""
+    """R8.2: whether the citizen may still see a record of ``kind`` on ``today``.
+
+    The policy query for a citizen-facing reader; the pipeline itself has none (see the
+    SCREENING_RESULT row's note), so nothing here calls it."""
     window = POLICIES[kind].citizen_visible
     return window is None or today <= window.after(clock_start)
+
+
+def _delivered(policy: RetentionPolicy, event: Event) -> Mapping[str, str]:
+    return MappingProxyType({name: str(getattr(event, name)) for name in policy.delivered_fields})
 
 
 def _start_clock(state: CitizenState, event: Event, record_id: str, kind: str, start: date) -> Decision:
@@ -144,6 +163,8 @@ def _start_clock(state: CitizenState, event: Event, record_id: str, kind: str, s
     new_state = replace(
         state,
         records=MappingProxyType({**state.records, record_id: (kind, start)}),
+        record_details=(MappingProxyType({**state.record_details, record_id: _delivered(policy, event)})
+                        if policy.delivered_fields else state.record_details),
         pending=MappingProxyType({**state.pending, deadline.deadline_id: deadline}),
         fired=state.fired | {event.event_id},
     )
@@ -180,7 +201,10 @@ def fire_retention(state: CitizenState, event: Event, now: datetime) -> Decision
                 kind="screening-result-for-statistics",
                 cause_event_id=event.event_id,
                 cause_type="DeadlineDue",
-                details=MappingProxyType({"record_id": record_id, "kind": kind, "clock_start": start.isoformat()}),
+                details=MappingProxyType({
+                    "record_id": record_id, "kind": kind, "clock_start": start.isoformat(),
+                    **state.record_details.get(record_id, {}),
+                }),
             )
         )
     outputs.append(
@@ -194,6 +218,7 @@ def fire_retention(state: CitizenState, event: Event, now: datetime) -> Decision
     new_state = replace(
         state,
         records=MappingProxyType({k: v for k, v in state.records.items() if k != record_id}),
+        record_details=MappingProxyType({k: v for k, v in state.record_details.items() if k != record_id}),
         pending=MappingProxyType({k: v for k, v in state.pending.items() if k != event.deadline_id}),
         fired=state.fired | {event.deadline_id},
     )

@@ -102,6 +102,7 @@ def state_to_dict(state: CitizenState) -> dict[str, object]:
             for k, a in state.absences.items()
         },
         "records": {k: [kind, day.isoformat()] for k, (kind, day) in state.records.items()},
+        "record_details": {k: dict(v) for k, v in state.record_details.items()},
         "pending": {
             k: {"rule": p.rule, "due_date": p.due_date.isoformat(), "case_id": p.case_id}
             for k, p in state.pending.items()
@@ -134,6 +135,11 @@ def _decode(d: Mapping[str, Any]) -> CitizenState:
             for k, a in d.get("absences", {}).items()
         }),
         records=MappingProxyType({k: (str(kind), _date(day)) for k, (kind, day) in d.get("records", {}).items()}),
+        # Absent in states written before R8.2 delivered the result itself: nothing to deliver.
+        record_details=MappingProxyType({
+            k: MappingProxyType({str(f): str(v) for f, v in details.items()})
+            for k, details in d.get("record_details", {}).items()
+        }),
         pending=MappingProxyType({
             k: Deadline(rule=p["rule"], due_date=_date(p["due_date"]), case_id=p.get("case_id", ""))
             for k, p in d.get("pending", {}).items()

@@ -109,19 +109,23 @@ def _bounds(event: Event, today: date) -> Iterator[Violation]:
         value = getattr(event, name, None)
         if isinstance(value, datetime):  # before date: a datetime is a date too
             first, last = bounds.occurred_at_window(today)
-            if not first <= _local_date(value) <= last:
+            local = _local_date(value)
+            if not first <= local <= last:
                 ahead = f"{bounds.OCCURRED_AT_MAX_DAYS_AHEAD} day{'s' * (bounds.OCCURRED_AT_MAX_DAYS_AHEAD != 1)}"
+                fault = bounds.FAULT_OCCURRED_AT_TOO_EARLY if local < first else bounds.FAULT_OCCURRED_AT_TOO_LATE
                 yield Violation(ref.E212_DATE_OUT_OF_RANGE, name,
-                                f"{name} is outside the plausible window: its Copenhagen date must be from "
-                                f"{first.isoformat()} to {last.isoformat()} (today + {ahead}); "
-                                "check the publisher's clock")
+                                f"{name} is {'before' if local < first else 'after'} the plausible window: its "
+                                f"Copenhagen date must be from {first.isoformat()} to {last.isoformat()} "
+                                f"(today + {ahead}); it is {fault}")
         elif isinstance(value, date):
             facts = facts or bounds.fact_date_window(today)  # computed once, only for events with dates
             first, last = facts
             if not first <= value <= last:
+                fault = bounds.FAULT_TOO_EARLY if value < first else bounds.FAULT_FACT_TOO_LATE
                 yield Violation(ref.E212_DATE_OUT_OF_RANGE, name,
-                                f"{name} is outside the plausible window {first.isoformat()} to {last.isoformat()} "
-                                f"(today + {bounds.FACT_DATE_MAX_YEARS_AHEAD} years); for an open end send null")
+                                f"{name} is {'before' if value < first else 'after'} the plausible window "
+                                f"{first.isoformat()} to {last.isoformat()} "
+                                f"(today + {bounds.FACT_DATE_MAX_YEARS_AHEAD} years): {fault}")
         elif isinstance(value, str):
             if len(value) > (most := bounds.max_length(name)):
                 yield Violation(ref.E211_VALUE_TOO_LONG, name, f"{name} is longer than {most:,} characters")
@@ -200,8 +204,13 @@ def _case_created(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:
                         f"cv_update_deadline is {days} days after handover_date; at most "
                         f"{ref.CV_DEADLINE_MAX_DAYS} are allowed (R1.4)")
     if not event.minor_national_support and not flagged & {"cpr", "occurred_at"} and is_valid_cpr(event.cpr):
-        created = _local_date(event.occurred_at)
-        if _age(cpr_birth_date(event.cpr), created) < ref.MINIMUM_AGE:
+        created, born = _local_date(event.occurred_at), cpr_birth_date(event.cpr)
+        if created < born:
+            # Not "under 15": nobody has a case before they are born, so the date or the CPR is wrong.
+            yield Violation(ref.E213_CREATED_BEFORE_BIRTH, "occurred_at",
+                            "occurred_at (the creation date) is before the birth date in the cpr (century from "
+                            "digit 7); check the publisher's clock and the cpr (R1.5)")
+        elif _age(born, created) < ref.MINIMUM_AGE:
             yield Violation(ref.E206_CITIZEN_UNDER_15, "cpr",
                             f"the citizen is under {ref.MINIMUM_AGE} on the creation date; set minor_national_support "
                             "if the case follows the national-support procedure for minors (R1.5)")

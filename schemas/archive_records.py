@@ -14,7 +14,7 @@ from datetime import date, datetime
 from processors.events import DataArea
 from schemas.registry import OUT_NAMESPACE, register_record
 
-__all__ = ["ArchiveDelivered", "ArchiveReceipt", "ArchiveRejected", "ArchivedCase", "DeletionCompleted"]
+__all__ = ["ArchiveDelivered", "ArchiveReceipt", "ArchiveRejected", "ArchiveRetry", "ArchivedCase", "DeletionCompleted"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +80,17 @@ class ArchiveRejected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveRetry:
+    """R7.2: deliver the package again (the worker's backoff timer, or an operator after a rejection)."""
+
+    retry_id: str
+    package_id: str
+    citizen_key: str
+    requested_by: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeletionCompleted:
     """R7.1/R8: the citizen's data (or one record) is deleted; reports the deletion (R7.3)."""
 
@@ -96,4 +107,5 @@ register_record(ArchivedCase, f"{OUT_NAMESPACE}.ArchivedCase")
 register_record(ArchiveDelivered, f"{OUT_NAMESPACE}.ArchiveDelivered")
 register_record(ArchiveReceipt, f"{OUT_NAMESPACE}.ArchiveReceipt")
 register_record(ArchiveRejected, f"{OUT_NAMESPACE}.ArchiveRejected")
+register_record(ArchiveRetry, f"{OUT_NAMESPACE}.ArchiveRetry")
 register_record(DeletionCompleted, f"{OUT_NAMESPACE}.DeletionCompleted")

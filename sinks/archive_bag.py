@@ -17,6 +17,7 @@ Layout::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,8 @@ __all__ = [
     "PackageConflictError",
     "archived_case_records",
     "deliver",
+    "delivered_checksum",
+    "tagmanifest_sha256",
 ]
 
 CHECKSUMS = ("sha256", "sha512")
@@ -68,6 +71,8 @@ class Delivery:
     path: Path
     written: bool
     payload_oxum: str
+    # SHA-256 of the bag's tag manifest: what the archive's receipt must name (R7.2).
+    tagmanifest_sha256: str = ""
 
 
 def archived_case_records(content: PackageContent) -> tuple[ArchivedCase, ...]:
@@ -134,7 +139,23 @@ def _existing(inbox: Path, package_id: str) -> Delivery | None:
             if not _valid(path):
                 raise PackageConflictError(f"package {package_id} exists at {path.parent.name}/ but does not validate")
             oxum = bagit.Bag(str(path)).info.get("Payload-Oxum", "")
-            return Delivery(package_id, path, written=False, payload_oxum=str(oxum))
+            return Delivery(package_id, path, written=False, payload_oxum=str(oxum),
+                            tagmanifest_sha256=tagmanifest_sha256(path))
+    return None
+
+
+def tagmanifest_sha256(bag: Path) -> str:
+    """The SHA-256 of a bag's ``tagmanifest-sha256.txt``, computed as the archive's receiver does."""
+    return hashlib.sha256((bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
+
+
+def delivered_checksum(inbox: Path, package_id: str) -> str | None:
+    """The tag-manifest checksum of the package delivered under ``package_id`` (in the inbox or
+    under ``received/``), or None when none is there. For a saga whose "delivered" step a crash
+    kept from being written: the receipt is still checked against what was delivered."""
+    for path in (inbox / package_id, inbox / RECEIVED_DIR / package_id):
+        if (path / "tagmanifest-sha256.txt").is_file():
+            return tagmanifest_sha256(path)
     return None
 
 
@@ -163,7 +184,8 @@ def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_
             if found is None:
                 raise
             return found
-        return Delivery(content.package_id, target, written=True, payload_oxum=oxum)
+        return Delivery(content.package_id, target, written=True, payload_oxum=oxum,
+                        tagmanifest_sha256=tagmanifest_sha256(target))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -45,6 +45,7 @@ from streams.metrics import Metrics
 from streams.operators import Operators
 from streams.outbox import KafkaSender
 from streams.saga import SagaRunner
+from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 from streams.settings import Settings
 from streams.step_policy import BATCH_MAX, BATCH_WITHIN_S, GC_THRESHOLDS, MAX_RECORD_BYTES
@@ -97,7 +98,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     crash = CrashPoints()
     index = DeadlineIndex()
     repo = CitizenRepository(TableRows(table), sealer, TableChangelog(table, sender.send))
-    saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash)
+    sagas = SagaWatch()
+    saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash, sagas)
     door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
 
@@ -106,7 +108,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     timer = DeadlineTimer(index, repo, codec, sender, clock, f"{settings.app_id}-deadlines", events_name,
                           owned_partitions)
-    operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready)
+    operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready, sagas)
 
     @app.agent(ingress, concurrency=1, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
@@ -125,14 +127,22 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     async def deadlines() -> None:
         await timer.fire_due()
 
+    @app.timer(interval=5.0, name="archive-retries")
+    async def archive_retries() -> None:
+        # R7.2: a failed delivery whose backoff is over goes back to its citizen's step.
+        if timer.ready:
+            await sagas.wake_due(clock.now(), owned_partitions, sender, codec, receipts_name)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         timer.revoked()
+        sagas.clear()
         operators.readiness.mark_revoked()
 
     @app.on_rebalance_complete.connect
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
         timer.rebuild()
+        sagas.rebuild(repo.headers())
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 

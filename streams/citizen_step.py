@@ -29,7 +29,7 @@ from processors.events import CitizenDeceased, Event
 from processors.model import DataAreaClosedOut, DeletionRequested, FetchRefused, Rejected
 from processors.pipeline import Outcome, process, process_erased
 from processors.reference import E307_CITIZEN_ERASED, E901_PROCESSING_FAILED
-from schemas.archive_records import ArchiveReceipt, ArchiveRejected
+from schemas.archive_records import ArchiveReceipt, ArchiveRejected, ArchiveRetry
 from schemas.codec import Codec
 from sinks.kafka_out import KafkaOutputs
 from streams.citizen_repo import Citizen, CitizenRepository
@@ -126,8 +126,8 @@ class CitizenStep:
 
     def _archive_answer(self, msg: Any) -> object:
         answer = self._codec.decode(msg.value)
-        if not isinstance(answer, ArchiveReceipt | ArchiveRejected):
-            raise TypeError("not an archive receipt or rejection")
+        if not isinstance(answer, ArchiveReceipt | ArchiveRejected | ArchiveRetry):
+            raise TypeError("not an archive receipt, rejection or retry")
         return answer
 
     async def _event(self, msg: Any, citizen: Citizen, now: datetime, box: Outbox) -> None:

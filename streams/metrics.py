@@ -42,6 +42,9 @@ class Metrics:
                                              registry=r)
         self.archive_sagas = Gauge("dfdg_archive_sagas", "Archive-then-delete sagas by state", ("state",),
                                    registry=r)
+        self.archive_saga_oldest_wait = Gauge("dfdg_archive_saga_oldest_wait_seconds",
+                                              "How long the longest-waiting archive saga has waited since it began",
+                                              registry=r)
         self.webhooks_failing = Gauge("dfdg_webhook_deliveries_failing", "Webhook deliveries being retried",
                                       registry=r)
         self.webhooks_held = Gauge("dfdg_webhook_deliveries_held", "Webhook deliveries held for a closed recipient",
@@ -65,10 +68,11 @@ class Metrics:
         self.deadlines_pending.set(pending)
         self.deadline_oldest_overdue.set(max(oldest_overdue_s, 0.0))
 
-    def set_archive_sagas(self, by_state: Mapping[str, int]) -> None:
+    def set_archive_sagas(self, by_state: Mapping[str, int], oldest_wait_s: float = 0.0) -> None:
         self.archive_sagas.clear()
         for state, count in by_state.items():
             self.archive_sagas.labels(state=state).set(count)
+        self.archive_saga_oldest_wait.set(max(oldest_wait_s, 0.0))
 
     def set_webhooks(self, failing: int, held: int) -> None:
         self.webhooks_failing.set(failing)

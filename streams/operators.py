@@ -11,6 +11,7 @@ from streams.deadlines import DeadlineIndex
 from streams.lag import LagHistory, LagTracker, collect_lag
 from streams.logs import get_logger
 from streams.metrics import Metrics
+from streams.saga_watch import SagaWatch
 from streams.web import PipelineStatus, Readiness, build_web_app
 
 __all__ = ["Operators"]
@@ -20,8 +21,9 @@ log = get_logger("dfdg.worker")
 
 class Operators:
     def __init__(self, metrics: Metrics, index: DeadlineIndex, clock: Clock, bootstrap: str, group: str,
-                 is_ready: Callable[[], bool]) -> None:
+                 is_ready: Callable[[], bool], sagas: SagaWatch | None = None) -> None:
         self.metrics = metrics
+        self._sagas = sagas or SagaWatch()
         self.readiness = Readiness()
         self.lag_history = LagHistory()
         self._lag_tracker = LagTracker()
@@ -38,11 +40,14 @@ class Operators:
         status = "STARTING" if not self._is_ready() else (report.status.value if report else "OK")
         return PipelineStatus(status=status, dead_letters=self.metrics.dead_letters_by_code(),
                               deadlines_pending=len(self._index), deadlines_overdue=int(overdue_s > 0),
-                              oldest_overdue_s=overdue_s, detail=f"clock {now.isoformat(timespec='seconds')}")
+                              oldest_overdue_s=overdue_s, detail=f"clock {now.isoformat(timespec='seconds')}",
+                              archive_sagas=self._sagas.waiting(),
+                              archive_oldest_wait_s=self._sagas.oldest_wait_seconds(now))
 
     async def refresh(self) -> None:
         now = self._clock.now()
         self.metrics.set_deadlines(len(self._index), self._index.oldest_overdue_seconds(now))
+        self.metrics.set_archive_sagas(self._sagas.waiting(), self._sagas.oldest_wait_seconds(now))
         try:
             snapshot = await collect_lag(self._bootstrap, None, self._group)
         except Exception as exc:  # noqa: BLE001 - lag is best effort; the pipeline goes on

@@ -8,8 +8,12 @@ the deletion is in the sealed state, so those notices are acknowledged before th
 seal it are shredded, and the erasure marker is written only after the shredding is. A crash
 at any point resumes from the row as it was last written:
 
-    pending    -> the package is delivered again under the same id (the archive inbox keeps one)
-    delivered  -> waits for the receipt; the receipt is replayed if it was not yet committed
+    pending    -> the package is delivered again under the same id (the archive inbox keeps one);
+                  after a failed delivery, not before its backoff is over (processors.archive_retry),
+                  when the watch's timer sends an ArchiveRetry
+    delivered  -> waits for the receipt; the receipt is replayed if it was not yet committed, and
+                  it is trusted only if it names the delivered package's checksum (R7.2)
+    rejected   -> waits for an operator's ``dfdg archive retry <package>`` (an ArchiveRetry)
     receipted  -> the deletion notices and the record are sent again (same ids), then the shred
     receipted, keys already shredded -> only the shred (idempotent) and the marker are left
 """
@@ -20,6 +24,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from processors.archival import build_package_content
+from processors.archive_retry import delivery_allowed, on_delivery_failed, on_retry_requested
 from processors.deceased import (
     ArchiveSaga,
     AwaitReceipt,
@@ -34,22 +39,25 @@ from processors.deceased import (
     on_delivered,
     on_receipt,
     on_rejection,
+    receipt_refusal,
     start_saga,
 )
 from processors.events import CitizenDeceased
 from processors.model import CitizenState, DeletionRequested, deterministic_id
 from processors.pipeline import Delivery
+from processors.reference import E308_RECEIPT_MISMATCH
 from processors.routing import recipients
-from schemas.archive_records import ArchiveReceipt, ArchiveRejected, DeletionCompleted
+from schemas.archive_records import ArchiveReceipt, ArchiveRejected, ArchiveRetry, DeletionCompleted
 from schemas.codec import Codec
 from schemas.topics import DELETION_COMPLETED
-from sinks.archive_bag import ArchiveSinkError, deliver
+from sinks.archive_bag import ArchiveSinkError, deliver, delivered_checksum
 from sinks.kafka_out import KafkaOutputs
 from streams.citizen_repo import Citizen
 from streams.crash_points import CrashPoints
 from streams.logs import get_logger
 from streams.metrics import Metrics
 from streams.outbox import KafkaSender, Outbox
+from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 
 __all__ = ["SagaRunner"]
@@ -60,8 +68,9 @@ audit = get_logger("dfdg.audit")
 
 class SagaRunner:
     def __init__(self, outputs: KafkaOutputs, sender: KafkaSender, codec: Codec, sealer: Sealer,
-                 archive_inbox: object, metrics: Metrics, crash: CrashPoints) -> None:
+                 archive_inbox: object, metrics: Metrics, crash: CrashPoints, watch: SagaWatch | None = None) -> None:
         self._outputs = outputs
+        self.watch = watch or SagaWatch()
         self._sender = sender
         self._codec = codec
         self._sealer = sealer
@@ -79,14 +88,31 @@ class SagaRunner:
         await self.run(citizen, now, box)
 
     async def on_archive_answer(self, citizen: Citizen, answer: object, now: datetime, box: Outbox) -> None:
-        """A receipt or rejection from the archive for this citizen's package."""
+        """A receipt, rejection or retry request from the archive side for this citizen's package."""
         saga = citizen.saga
         if saga is None or citizen.erased:
             return  # another deployment's package, or a repeated receipt after completion
         if isinstance(answer, ArchiveReceipt):
-            advanced = on_receipt(saga, answer)
+            delivered = saga.delivered_sha256
+            if delivered is None and answer.package_id == saga.package_id:
+                # "delivered" was never written (a crash): check against what the inbox holds.
+                delivered = await asyncio.to_thread(delivered_checksum, self._inbox, saga.package_id)  # type: ignore[arg-type]
+            refusal = receipt_refusal(saga, answer, delivered) if answer.package_id == saga.package_id else None
+            if refusal is not None:
+                # Refused, not dead-lettered: the receipt holds nothing personal and the saga keeps
+                # waiting for one that matches; operators see the code in the log and the metric.
+                self._metrics.event_out("ArchiveReceiptRefused")
+                log.error("ALERT archive receipt refused", code=E308_RECEIPT_MISMATCH, citizen=citizen.key[:12],
+                          package_id=saga.package_id, receipt_id=answer.receipt_id, reason=refusal)
+                self._watch_update(citizen)
+                return
+            advanced = on_receipt(saga, answer, delivered)
         elif isinstance(answer, ArchiveRejected):
             advanced = on_rejection(saga, answer.package_id, answer.reason)
+        elif isinstance(answer, ArchiveRetry):
+            if answer.package_id != saga.package_id:
+                return
+            advanced = on_retry_requested(saga, answer.requested_by, now)
         else:
             return
         if advanced != saga:
@@ -103,12 +129,23 @@ class SagaRunner:
                    package_id=None, archived=request.archive, at=_now_iso())
 
     async def run(self, citizen: Citizen, now: datetime, box: Outbox) -> None:
+        try:
+            await self._run(citizen, now, box)
+        finally:
+            self._watch_update(citizen)
+
+    def _watch_update(self, citizen: Citizen) -> None:
+        self.watch.update(citizen.key, citizen.partition, citizen.saga, citizen.erased)
+
+    async def _run(self, citizen: Citizen, now: datetime, box: Outbox) -> None:
         saga = citizen.saga
         if saga is None or citizen.erased:
             return
         for action in next_actions(saga):
             if isinstance(action, BuildAndDeliver):
-                if not await self._deliver(citizen, saga):
+                if not delivery_allowed(saga, now):
+                    return  # a failed delivery's backoff is not over; the watch wakes the saga then
+                if not await self._deliver(citizen, saga, now):
                     return  # the alert is raised; nothing is deleted, the saga stays pending
             elif isinstance(action, DeleteNow | AwaitReceipt):
                 # AwaitReceipt: the areas with no archive obligation go at once, receipt or not.
@@ -121,7 +158,7 @@ class SagaRunner:
                 log.error("ALERT archive saga needs an operator", citizen=citizen.key[:12],
                           package_id=action.package_id, reason=action.reason)
 
-    async def _deliver(self, citizen: Citizen, saga: ArchiveSaga) -> bool:
+    async def _deliver(self, citizen: Citizen, saga: ArchiveSaga, now: datetime) -> bool:
         if citizen.unreadable:
             log.error("ALERT archive package cannot be built: the citizen's keys are gone", citizen=citizen.key[:12],
                       package_id=saga.package_id)
@@ -130,11 +167,14 @@ class SagaRunner:
         try:
             delivery = await asyncio.to_thread(deliver, self._inbox, content)  # type: ignore[arg-type]
         except (ArchiveSinkError, OSError) as exc:
+            # Retried with capped backoff; the row records when (state after the failed effect).
+            citizen.saga = on_delivery_failed(saga, now, type(exc).__name__)
             self._metrics.event_out("ArchiveAlert")
+            retry_at = citizen.saga.retry_at.isoformat() if citizen.saga.retry_at else None
             log.error("ALERT archive delivery failed", citizen=citizen.key[:12], package_id=saga.package_id,
-                      error=type(exc).__name__)
+                      error=type(exc).__name__, failures=citizen.saga.failed_deliveries, retry_at=retry_at)
             return False
-        citizen.saga = on_delivered(saga)
+        citizen.saga = on_delivered(saga, delivery.tagmanifest_sha256)
         self._metrics.event_out("ArchiveDelivered")
         log.info("archive package delivered", citizen=citizen.key[:12], package_id=saga.package_id,
                  written=delivery.written, payload_oxum=delivery.payload_oxum)

@@ -45,6 +45,9 @@ class PipelineStatus:
     deadlines_overdue: int = 0
     oldest_overdue_s: float = 0.0
     detail: str = ""
+    # Archive sagas waiting, per step (pending, delivered, rejected), and the longest wait (R7.2).
+    archive_sagas: Mapping[str, int] = field(default_factory=dict)
+    archive_oldest_wait_s: float = 0.0
 
 
 StatusProvider = Callable[[], PipelineStatus | Awaitable[PipelineStatus]]
@@ -140,6 +143,8 @@ async def api_status(request: web.Request) -> web.Response:
         "dead_letters": dict(ps.dead_letters),
         "deadlines": {"pending": ps.deadlines_pending, "overdue": ps.deadlines_overdue,
                       "oldest_overdue_s": ps.oldest_overdue_s},
+        "archive_sagas": {"waiting": dict(ps.archive_sagas), "total": sum(ps.archive_sagas.values()),
+                          "oldest_wait_s": ps.archive_oldest_wait_s},
     }
     return web.json_response(body)
 

@@ -68,7 +68,7 @@ async def wait_until(check, worker: WorkerProcess, what: str, timeout_s: float =
 def _events(cpr: str, unique: str) -> list[Event]:
     handover = date.today() + timedelta(days=30)
     return [
-        event_from_json("case-created", {  # INTEGRATION_PROGRAMME: must be archived (R9.1)
+        event_from_json("case-created", {  # untyped, group 27: an integration programme, archived (R9.1)
             "cpr": cpr, "case_id": f"case-{unique}", "receiving_municipality": "851",
             "jobcenter_municipality": "851", "contact_group": 27, "handover_date": handover.isoformat(),
             "cv_number": "CV-1"}),

@@ -58,13 +58,30 @@ def test_r6_2_historical_and_current_deletion_allowed() -> None:
 
 
 def test_r6_2_today_follows_copenhagen_not_utc() -> None:
-    # 23:30 UTC on 9 May is already 10 May in Copenhagen: an absence starting 10 May is "today".
-    late = datetime(2024, 5, 9, 23, 30, tzinfo=UTC)
     state = with_absence(CITIZEN, registered(AbsenceType.PARENTAL_LEAVE, date(2024, 5, 10)))
-    assert isinstance(handle(state, deleted(AbsenceType.PARENTAL_LEAVE, date(2024, 5, 10)), late).outputs[0], Notice)
+    # 21:30 UTC on 9 May is 23:30 on 9 May in Copenhagen: the Barsel starting 10 May is still future.
+    evening = datetime(2024, 5, 9, 21, 30, tzinfo=UTC)
+    assert isinstance(handle(state, deleted(AbsenceType.PARENTAL_LEAVE, date(2024, 5, 10)), evening).outputs[0], Notice)
+    # 23:30 UTC on 9 May is already 10 May in Copenhagen: the Barsel is current, so it stays (R6.2).
+    late = datetime(2024, 5, 9, 23, 30, tzinfo=UTC)
+    refused = handle(state, deleted(AbsenceType.PARENTAL_LEAVE, date(2024, 5, 10)), late)
+    assert isinstance(refused.outputs[0], Rejected) and "a1" in refused.state.absences
     # ...and on 11 May local time it has started, so a non-deletable type is refused.
     next_day = datetime(2024, 5, 10, 22, 30, tzinfo=UTC)
     assert isinstance(handle(state, deleted(), next_day).outputs[0], Rejected)
+
+
+def test_r6_2_absence_starting_today_is_current_and_keeps_the_exception() -> None:
+    for absence_type in NON_DELETABLE_TYPES:
+        state = with_absence(CITIZEN, registered(absence_type, TODAY))
+        decision = handle(state, deleted(absence_type, TODAY))
+        [rejected] = decision.outputs
+        assert isinstance(rejected, Rejected) and rejected.code == "E304 absence-not-deletable"
+        assert "current or historical" in rejected.reason
+        assert decision.state.absences["a1"].start_date == TODAY
+    # A deletable type starting today goes, as any current absence does.
+    state = with_absence(CITIZEN, registered(AbsenceType.SICKNESS, TODAY))
+    assert "a1" not in handle(state, deleted(AbsenceType.SICKNESS, TODAY)).state.absences
 
 
 def test_r6_2_non_deletable_type_refused() -> None:

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 
 import pytest
 
+from dfdg.jsonio import event_from_json
 from processors.archival import (
     CASE_TYPES,
+    UNTYPED_CASE,
     build_package_content,
     is_archived,
+    marking_of,
     package_id_for,
     programme_of,
 )
-from processors.events import DataArea
+from processors.events import CaseCreated, DataArea
+from processors.lifecycle import on_case_created
 from processors.model import CaseState, CitizenState, PersonalData
+from schemas.catalogue import SCHEMA_DIR
 
 CPR = "0101901234"
 
@@ -89,3 +95,25 @@ def test_r9_3_package_holds_only_archived_cases_each_with_case_type_and_programm
     assert content.period == (date(2021, 2, 1), date(2024, 5, 1))
     assert content.package_id == package_id_for("key-1", date(2024, 5, 1))
     assert content.cpr == CPR
+
+
+@pytest.mark.parametrize(("group", "archived", "marking"), [
+    (17, False, ""), (18, True, "SELF_SUPPORT_AND_RETURN_PROGRAMME"), (19, True, "INTRODUCTION_COURSE"),
+    (20, False, ""), (27, True, "INTEGRATION_PROGRAMME"),
+])
+def test_r9_case_published_without_a_type_is_decided_by_its_contact_group(group: int, archived: bool,
+                                                                           marking: str) -> None:
+    # A case without case_type, as a publisher sends it (JSON or Avro: the schema default agrees).
+    body = {"cpr": CPR, "case_id": "c9", "receiving_municipality": "101", "jobcenter_municipality": "101",
+            "contact_group": group, "handover_date": "2026-03-28"}
+    event = event_from_json("case-created", body)
+    assert isinstance(event, CaseCreated) and event.case_type == UNTYPED_CASE
+    avsc = json.loads((SCHEMA_DIR / "CaseCreated.avsc").read_text(encoding="utf-8"))
+    assert next(f["default"] for f in avsc["fields"] if f["name"] == "case_type") == UNTYPED_CASE
+    state = on_case_created(CitizenState(citizen_key="key-9"), event, datetime(2026, 3, 1, tzinfo=UTC)).state
+    case = state.cases["c9"]
+    # Groups 17 and 20 imply no programme, so an untyped case there is not archived (R9.1/R9.2).
+    assert is_archived(case) is archived
+    if archived:  # R9.3: an archived case still carries a marking, the one its group implies
+        [packed] = build_package_content(state, date(2026, 5, 1)).cases
+        assert packed.case_type == marking == marking_of(case)

@@ -4,6 +4,7 @@ and no date outside a plausible window reaches a rule."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import typing
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,8 +32,15 @@ from processors.events import (
     ReferralRecordEnded,
     ScreeningResultMade,
 )
-from processors.reference import E211_VALUE_TOO_LONG, E212_DATE_OUT_OF_RANGE, ERROR_CODES
+from processors.reference import (
+    E206_CITIZEN_UNDER_15,
+    E211_VALUE_TOO_LONG,
+    E212_DATE_OUT_OF_RANGE,
+    E213_CREATED_BEFORE_BIRTH,
+    ERROR_CODES,
+)
 from processors.validation import Violation, validate
+from tests.synthetic import synthetic_cpr
 
 TODAY = date(2024, 6, 1)
 AT = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
@@ -214,3 +222,33 @@ def test_bounds_an_internal_deadline_id_may_carry_a_rule_and_a_date_around_a_ful
     assert validate(due, TODAY) == ()
     assert codes(validate(dataclasses.replace(due, deadline_id="d" * BIG), TODAY)) == [
         (E211_VALUE_TOO_LONG, "deadline_id")]
+
+
+def test_r1_3_handover_dates_0001_and_1900_are_refused_naming_a_default_not_an_open_end() -> None:
+    for year in (1, 1900):
+        [found] = validate(case(handover_date=date(year, 1, 1)), TODAY)
+        assert (found.code, found.field) == (E212_DATE_OUT_OF_RANGE, "handover_date"), year
+        assert "before the plausible window" in found.message and bounds.FAULT_TOO_EARLY in found.message
+        assert "open end" not in found.message  # that hint belongs to a far-future date
+    [late] = validate(case(handover_date=date(9999, 12, 31), early_cv_takeover_date=None,
+                           early_contract_takeover_date=None, cv_update_deadline=None), TODAY)
+    assert "after the plausible window" in late.message and "open end send null" in late.message
+
+
+def test_r1_5_occurred_at_in_year_1_is_refused_as_an_unset_timestamp_not_under_15() -> None:
+    found = validate(case(occurred_at=datetime(1, 1, 1, tzinfo=UTC)), TODAY)
+    assert codes(found) == [(E212_DATE_OUT_OF_RANGE, "occurred_at")]
+    assert bounds.FAULT_OCCURRED_AT_TOO_EARLY in found[0].message and "15" not in found[0].message
+    ahead = validate(case(occurred_at=datetime(2030, 1, 1, tzinfo=UTC)), TODAY)
+    assert bounds.FAULT_OCCURRED_AT_TOO_LATE in ahead[0].message
+
+
+def test_r1_5_case_created_before_the_citizens_birth_names_that_fault_not_under_15() -> None:
+    born_2020 = synthetic_cpr(random.Random(14), date(2020, 1, 1), date(2020, 12, 31))
+    created_2010 = datetime(2010, 5, 1, 9, tzinfo=UTC)  # inside the window, before the birth
+    found = validate(case(cpr=born_2020, occurred_at=created_2010), TODAY)
+    assert codes(found) == [(E213_CREATED_BEFORE_BIRTH, "occurred_at")]
+    assert born_2020 not in found[0].message and "birth date" in found[0].message
+    # Born and 14 on the creation date: that is the age rule, as before.
+    assert codes(validate(case(cpr=born_2020, occurred_at=datetime(2034, 5, 1, tzinfo=UTC)), date(2034, 5, 1))) == [
+        (E206_CITIZEN_UNDER_15, "cpr")]

@@ -25,6 +25,7 @@ from processors.deceased import (
     on_delivered,
     on_receipt,
     on_rejection,
+    receipt_refusal,
     retry_delivery,
     start_saga,
 )
@@ -68,12 +69,15 @@ def _death(event_id: str = "death-1") -> CitizenDeceased:
     return CitizenDeceased(event_id=event_id, occurred_at=NOW, producer="cpr", cpr="0101901234", date_of_death=DEATH)
 
 
-def _receipt(package_id: str) -> ArchiveReceipt:
+SHA = "ab" * 32  # the delivered bag's tag-manifest checksum
+
+
+def _receipt(package_id: str, sha256: str = SHA) -> ArchiveReceipt:
     return ArchiveReceipt(
         receipt_id="r",
         package_id=package_id,
         citizen_key=KEY,
-        tagmanifest_sha256="ab" * 32,
+        tagmanifest_sha256=sha256,
         payload_oxum="1.1",
         received_at=NOW,
     )
@@ -161,13 +165,13 @@ def test_r7_2_pending_builds_package_before_deleting_and_never_deletes_archived_
 
 
 def test_r7_2_delivered_awaits_receipt() -> None:
-    saga = on_delivered(_saga())
+    saga = on_delivered(_saga(), SHA)
     assert saga.step == "delivered" and next_actions(saga) == (AwaitReceipt(saga.package_id),)
     assert on_deleted(saga) == saga  # no way to "deleted" without a receipt
 
 
 def test_r7_2_receipt_allows_deleting_archived_areas_and_reporting() -> None:
-    saga = on_receipt(on_delivered(_saga()), _receipt(_saga().package_id))
+    saga = on_receipt(on_delivered(_saga(), SHA), _receipt(_saga().package_id))
     assert saga.step == "receipted" and saga.receipt_sha256 == "ab" * 32
     every = saga.areas_deleted_at_once + saga.areas_to_archive
     assert next_actions(saga) == (DeleteArchived(saga.areas_to_archive), EmitDeletionCompleted(saga.package_id, every))
@@ -176,18 +180,32 @@ def test_r7_2_receipt_allows_deleting_archived_areas_and_reporting() -> None:
 
 
 def test_r7_2_receipt_for_another_package_is_ignored() -> None:
-    saga = on_delivered(_saga())
+    saga = on_delivered(_saga(), SHA)
     assert on_receipt(saga, _receipt("some-other-package")) == saga
 
 
 def test_r7_2_receipt_while_still_pending_is_accepted() -> None:
-    # Crash after delivery, before "delivered" was persisted: the receipt still counts.
-    saga = on_receipt(_saga(), _receipt(_saga().package_id))
-    assert saga.step == "receipted"
+    # Crash after delivery, before "delivered" was persisted: the receipt still counts, checked
+    # against the checksum the shell reads from the delivered package.
+    saga = on_receipt(_saga(), _receipt(_saga().package_id), delivered_sha256=SHA)
+    assert saga.step == "receipted" and saga.delivered_sha256 == SHA
+
+
+def test_r7_2_receipt_not_matching_the_delivered_package_is_refused_and_the_saga_waits() -> None:
+    delivered = on_delivered(_saga(), SHA)
+    forged = _receipt(delivered.package_id, sha256="cd" * 32)
+    assert receipt_refusal(delivered, forged) is not None
+    assert on_receipt(delivered, forged) == delivered  # still waiting for a receipt
+    assert next_actions(delivered) == (AwaitReceipt(delivered.package_id),)
+    # A pending saga with no known delivered package trusts no receipt on its package id alone.
+    assert on_receipt(_saga(), _receipt(_saga().package_id)) == _saga()
+    assert receipt_refusal(_saga(), _receipt(_saga().package_id)) is not None
+    # The matching receipt still goes through afterwards.
+    assert on_receipt(delivered, _receipt(delivered.package_id)).step == "receipted"
 
 
 def test_r7_2_rejection_alerts_and_deletes_nothing_archived() -> None:
-    saga = on_rejection(on_delivered(_saga()), _saga().package_id, "checksum mismatch")
+    saga = on_rejection(on_delivered(_saga(), SHA), _saga().package_id, "checksum mismatch")
     assert saga.step == "rejected"
     assert next_actions(saga) == (RaiseAlert(saga.package_id, "checksum mismatch"),)
     assert on_deleted(saga) == saga
@@ -197,7 +215,7 @@ def test_r7_2_rejection_alerts_and_deletes_nothing_archived() -> None:
 
 
 def test_r7_2_rejection_after_receipt_does_not_undo_it() -> None:
-    saga = on_receipt(on_delivered(_saga()), _receipt(_saga().package_id))
+    saga = on_receipt(on_delivered(_saga(), SHA), _receipt(_saga().package_id))
     assert on_rejection(saga, saga.package_id, "late duplicate") == saga
 
 
@@ -208,14 +226,14 @@ def test_r7_1_nothing_to_archive_deletes_at_once_and_reports() -> None:
         DeleteNow(saga.areas_deleted_at_once),
         EmitDeletionCompleted(saga.package_id, saga.areas_deleted_at_once),
     )
-    assert on_delivered(saga) == saga
+    assert on_delivered(saga, SHA) == saga
     assert on_deleted(saga).step == "deleted"
 
 
 def test_r7_3_deletion_notice_is_the_post_mortem_kind_and_stable() -> None:
     saga = _saga()
     assert deletion_notice(saga).kind == "citizen-deleted"
-    assert deletion_notice(saga) == deletion_notice(on_delivered(saga))
+    assert deletion_notice(saga) == deletion_notice(on_delivered(saga, SHA))
 
 
 # ---- crash safety: run the saga, crash after every possible operation, resume ----
@@ -261,7 +279,7 @@ def _run(state: CitizenState, crash_after: int | None) -> tuple[World, ArchiveSa
         if interrupted:
             continue  # in-memory progress lost; resume from what was persisted
         if saga.step == "pending" and saga.areas_to_archive:
-            persisted = on_delivered(saga)
+            persisted = on_delivered(saga, SHA)
         elif saga.step == "delivered":
             world.receipted |= world.archive  # the archive verifies what it holds
             persisted = on_receipt(saga, _receipt(saga.package_id))
@@ -284,7 +302,7 @@ def test_r7_2_crash_at_any_point_resumes_without_skipping_or_new_package(crash_a
 def test_r7_2_resume_after_crash_between_delivered_and_deleted() -> None:
     state = on_citizen_deceased(_state(), _death(), NOW).state
     saga, _ = start_saga(state, _death(), NOW)
-    delivered = on_delivered(saga)  # persisted; the process dies here
+    delivered = on_delivered(saga, SHA)  # persisted; the process dies here
     # Restarted: nothing is delivered again and nothing archived is deleted until the receipt.
     assert next_actions(delivered) == (AwaitReceipt(saga.package_id),)
     receipted = on_receipt(delivered, _receipt(saga.package_id))  # persisted; dies again before deleting

@@ -9,6 +9,7 @@ import pytest
 
 from processors.events import DataArea, DataAreaFetchRequested
 from processors.model import CitizenState, DataAreaClosedOut, Deadline, FetchRefused, Notice, Rejected
+from processors.validation import validate
 from tests.processors.lifecycle_driver import (
     CITIZEN_KEY,
     CPR,
@@ -118,6 +119,23 @@ def test_r1_6_no_jobnet_request_with_cv_number() -> None:
     assert notices(created_run(cv_number="CV-77"), "jobnet-profile-requested") == []
 
 
+def test_r1_7_four_data_areas_fetched_by_cpr_and_receiving_municipality() -> None:
+    # 1 CV, 2 integration contract, 3 other information, 4 attachments, in that order.
+    assert [a.value for a in DataArea] == ["CV", "INTEGRATION_CONTRACT", "OTHER_INFORMATION", "ATTACHMENTS"]
+    run = created_run()
+    case = run.state.cases["case-1"]
+    # What a fetch needs is held: the CPR (personal part only) and the case's receiving municipality.
+    assert run.state.personal.cpr == CPR and case.receiving_municipality == RECEIVING
+    assert {d.rule for d in run.state.pending.values() if d.rule.startswith("R2.1")} == {
+        f"R2.1:{a.value}" for a in DataArea}
+    # A fetch needs a valid CPR ...
+    bad_cpr = fetch(DataArea.CV, event_id="12345678-1234-4234-8234-123456789012", cpr="3102901234")
+    assert [v.code for v in validate(bad_cpr, date(2026, 3, 1))] == ["E201 invalid-cpr"]
+    # ... and a case whose receiving municipality is known: without one it is refused.
+    [rejected] = run.send(fetch(DataArea.ATTACHMENTS, case_id="case-unknown")).outputs
+    assert isinstance(rejected, Rejected) and rejected.code == "E302 unknown-case"
+
+
 def test_r2_2_close_deadlines_on_each_areas_takeover_date() -> None:
     run = Run()
     decision = run.send(case_created(early_cv_takeover_date=EARLY_CV, early_contract_takeover_date=EARLY_CONTRACT))
@@ -132,7 +150,8 @@ def test_r2_2_close_deadlines_on_each_areas_takeover_date() -> None:
 
 def test_r2_1_data_area_closes_when_its_takeover_date_has_passed() -> None:
     run = created_run(early_cv_takeover_date=EARLY_CV)
-    assert run.advance(utc(2026, 3, 10, 22, 59, 59)) == []  # 2026-03-10 is still the local date
+    # 2026-03-10 is still the local date (CV creation opened at its start, R2.4: not a closing).
+    assert [o for o in run.advance(utc(2026, 3, 10, 22, 59, 59)) if isinstance(o, DataAreaClosedOut)] == []
     [closed] = run.advance(utc(2026, 3, 10, 23))  # 00:00 CET on 11 March
     assert isinstance(closed, DataAreaClosedOut)
     assert (closed.data_area, closed.closed_on, closed.case_id) == (DataArea.CV, EARLY_CV, "case-1")
@@ -155,8 +174,8 @@ def test_r2_1_closed_out_ids_are_the_same_on_a_replayed_run() -> None:
     assert len({o.output_id for o in first.outputs if isinstance(o, DataAreaClosedOut)}) == 4
 
 
-def fetch(area: DataArea, case_id: str = "case-1") -> DataAreaFetchRequested:
-    return DataAreaFetchRequested(**common(case_id=case_id), data_area=area, requested_by="jobcenter:147")
+def fetch(area: DataArea, case_id: str = "case-1", **overrides: str) -> DataAreaFetchRequested:
+    return DataAreaFetchRequested(**common(case_id=case_id, **overrides), data_area=area, requested_by="jobcenter:147")
 
 
 def test_r2_3_fetch_for_closed_area_refused_with_reason() -> None:
@@ -197,23 +216,52 @@ def test_r2_3_fetch_for_unknown_case_rejected() -> None:
     assert isinstance(rejected, Rejected) and rejected.code == "E302 unknown-case"
 
 
-def test_r2_4_early_takeover_dates_open_cv_creation_and_contract_formation_at_once() -> None:
+def test_r2_4_future_early_takeover_dates_open_on_those_dates_not_at_creation() -> None:
+    # Created 2026-03-01 with early dates 03-10 and 03-20: nothing opens before those dates.
     run = Run()
     decision = run.send(case_created(early_cv_takeover_date=EARLY_CV, early_contract_takeover_date=EARLY_CONTRACT))
     case = run.state.cases["case-1"]
-    assert case.cv_creation_open and case.contract_formation_open
-    assert not [d for d in decision.set_deadlines if d.rule.startswith("R2.4")]
+    assert not case.cv_creation_open and not case.contract_formation_open
+    assert notices(run, "cv-creation-open") == notices(run, "contract-formation-open") == []
+    opening = {d.rule: d.due_date for d in decision.set_deadlines if d.rule.startswith("R2.4")}
+    # Each fires when the day before its early date has passed, i.e. at 00:00 on the early date.
+    assert opening == {"R2.4:CV": date(2026, 3, 9), "R2.4:CONTRACT": date(2026, 3, 19)}
+    run.advance(utc(2026, 3, 9, 22, 59, 59))  # 23:59:59 on 9 March in Copenhagen
+    assert not run.state.cases["case-1"].cv_creation_open
+    run.advance(utc(2026, 3, 9, 23))  # 00:00 CET on 10 March: the early CV takeover date
+    case = run.state.cases["case-1"]
+    assert case.cv_creation_open and not case.contract_formation_open
+    run.advance(utc(2026, 3, 19, 23))  # 00:00 CET on 20 March
+    assert run.state.cases["case-1"].contract_formation_open
     [cv] = notices(run, "cv-creation-open")
     [contract] = notices(run, "contract-formation-open")
     assert (cv.details["opened_on"], contract.details["opened_on"]) == ("2026-03-10", "2026-03-20")
     assert cv.municipality == contract.municipality == JOBCENTER
 
 
-def test_r2_4_only_the_area_with_an_early_date_opens_at_once() -> None:
-    run = created_run(early_cv_takeover_date=EARLY_CV)
+def test_r2_4_early_takeover_date_already_reached_opens_at_creation() -> None:
+    run = Run(now=utc(2026, 3, 15, 9))  # created on 15 March: the early CV date (10 March) has come
+    decision = run.send(case_created(occurred_at=utc(2026, 3, 15, 9), early_cv_takeover_date=EARLY_CV,
+                                     early_contract_takeover_date=EARLY_CONTRACT))
     case = run.state.cases["case-1"]
     assert case.cv_creation_open and not case.contract_formation_open
-    assert [d.rule for d in run.state.pending.values() if d.rule.startswith("R2.4")] == ["R2.4:CONTRACT"]
+    assert [d.rule for d in decision.set_deadlines if d.rule.startswith("R2.4")] == ["R2.4:CONTRACT"]
+    [cv] = notices(run, "cv-creation-open")
+    assert cv.details["opened_on"] == "2026-03-10"
+    # Opened at creation or by its deadline, the notice is the same fact with the same id.
+    later = Run()
+    later.send(case_created(early_cv_takeover_date=EARLY_CV))
+    later.advance(utc(2026, 3, 9, 23))
+    assert notices(later, "cv-creation-open")[0].notice_id == cv.notice_id
+
+
+def test_r2_4_only_the_area_with_an_early_date_opens_on_it() -> None:
+    run = created_run(early_cv_takeover_date=EARLY_CV)
+    pending = sorted((d.rule, d.due_date) for d in run.state.pending.values() if d.rule.startswith("R2.4"))
+    assert pending == [("R2.4:CONTRACT", HANDOVER), ("R2.4:CV", date(2026, 3, 9))]
+    run.advance(utc(2026, 3, 10, 12))
+    case = run.state.cases["case-1"]
+    assert case.cv_creation_open and not case.contract_formation_open
 
 
 def test_r2_4_without_early_dates_opens_when_handover_date_has_passed() -> None:

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from processors.deceased import delete_areas
 from processors.events import DeadlineDue, ReferralRecordEnded, ScreeningResultMade
 from processors.model import CitizenState, Deadline, DeletionRequested, Notice, Rejected
 from processors.retention import (
@@ -19,6 +20,8 @@ from processors.retention import (
     policy_for_rule,
     visible_to_citizen,
 )
+from processors.routing import recipients
+from processors.state_codec import state_from_dict, state_to_dict
 
 NOW = datetime(2024, 1, 1, 12, tzinfo=UTC)
 KEY = "citizen-key-1"
@@ -205,3 +208,26 @@ def test_r8_fired_deadline_for_record_already_gone_does_nothing() -> None:
 def test_r8_handler_tables_cover_both_rules() -> None:
     assert set(HANDLERS) == {ReferralRecordEnded, ScreeningResultMade}
     assert set(DEADLINE_HANDLERS) == {"R8.1", "R8.2"}
+
+
+def test_r8_2_statistics_receive_the_screening_result_itself_and_nothing_of_it_stays() -> None:
+    made = on_screening_result_made(_state(), _screening(), NOW)
+    assert made.state.record_details["scr-1"] == {"score": "3"}  # kept while the caseworker may use it
+    # The state survives the stored form (the worker writes it between the two events).
+    kept = state_from_dict(state_to_dict(made.state))
+    fired = fire_retention(kept, _due(made.set_deadlines[0]), NOW)
+    notice = fired.outputs[0]
+    assert isinstance(notice, Notice) and notice.kind == "screening-result-for-statistics"
+    assert (notice.details["score"], notice.details["clock_start"]) == ("3", "2023-08-31")
+    assert recipients(notice, fired.state) == ("statistics:star",)
+    assert fired.state.record_details == {} and fired.state.records == {}
+    # The 90-day citizen view is policy data with its reason, not a silent gap (R8.2).
+    policy = POLICIES["SCREENING_RESULT"]
+    assert policy.citizen_visible == Period(days=90) and "Jobnet" in policy.note
+    assert policy.delivered_fields == ("score",)
+
+
+def test_r8_2_a_deleted_screening_record_leaves_no_result_behind() -> None:
+    made = on_screening_result_made(_state(), _screening(), NOW)
+    gone = delete_areas(made.state, ("record/scr-1",))
+    assert gone.records == {} and gone.record_details == {}

@@ -1,0 +1,102 @@
+"""Policy data and pure rules for archive sagas that cannot go on by themselves (R7.2).
+
+Two ways a saga stops, and what starts it again:
+
+    delivery failed   (the inbox is unreachable, the disk full ...): the saga stays ``pending``
+                      and is retried with capped exponential backoff, by the worker, unattended
+    package rejected  (the archive could not verify it): the saga waits for an operator, who
+                      looks at the package and runs ``dfdg archive retry <package>``
+
+Either way nothing archived is deleted before a receipt that matches the delivered package.
+Each bound is an *assumption* (the sources give none) and lives here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from processors.deceased import ArchiveSaga, retry_delivery
+
+__all__ = [
+    "DELIVERY_RETRY_CAP",
+    "DELIVERY_RETRY_FIRST",
+    "RETRY_BY_OPERATOR",
+    "RETRY_BY_TIMER",
+    "WAITING_STEPS",
+    "delivery_allowed",
+    "delivery_backoff",
+    "oldest_wait_seconds",
+    "on_delivery_failed",
+    "on_retry_requested",
+    "retry_due",
+    "waiting_by_step",
+]
+
+# *Assumption*: the first retry after a failed delivery comes after 30 seconds, each next one
+# waits twice as long, and no wait is longer than an hour. A passing fault (a remounted share)
+# is over within minutes; a long one should cost one attempt an hour, not a storm of them, and
+# the saga gauge shows operators it is stuck well before it matters (R7.2 has no deadline).
+DELIVERY_RETRY_FIRST = timedelta(seconds=30)
+DELIVERY_RETRY_CAP = timedelta(hours=1)
+
+# Who asked for a retry (ArchiveRetry.requested_by): the worker's backoff timer or an operator.
+RETRY_BY_TIMER = "backoff"
+RETRY_BY_OPERATOR = "operator"
+
+# Steps in which a saga waits for something outside the worker (delivery, receipt, an operator).
+WAITING_STEPS = ("pending", "delivered", "rejected")
+
+
+def delivery_backoff(failures: int) -> timedelta:
+    """How long to wait after the ``failures``-th failed delivery in a row (1, 2, ...)."""
+    doublings = min(max(failures - 1, 0), 20)  # 2**20 * 30 s is far past the cap; no overflow
+    wait: timedelta = DELIVERY_RETRY_FIRST * int(2**doublings)
+    return min(wait, DELIVERY_RETRY_CAP)
+
+
+def on_delivery_failed(saga: ArchiveSaga, now: datetime, error: str) -> ArchiveSaga:
+    """A delivery failed: stay pending, and try again after the backoff."""
+    if saga.step != "pending" or not saga.areas_to_archive:
+        return saga
+    failures = saga.failed_deliveries + 1
+    return replace(saga, failed_deliveries=failures, retry_at=now + delivery_backoff(failures), last_error=error)
+
+
+def delivery_allowed(saga: ArchiveSaga, now: datetime) -> bool:
+    """Whether a pending saga may deliver now: never failed, or its backoff is over."""
+    return saga.retry_at is None or now >= saga.retry_at
+
+
+def retry_due(saga: ArchiveSaga, now: datetime) -> bool:
+    """A pending saga whose failed delivery's backoff is over: the timer should wake it."""
+    return saga.step == "pending" and saga.retry_at is not None and now >= saga.retry_at
+
+
+def on_retry_requested(saga: ArchiveSaga, requested_by: str, now: datetime) -> ArchiveSaga:
+    """An ArchiveRetry for this saga's package. An operator's retries a rejected package at once
+    (and cuts a failed delivery's backoff short); the timer's never touches a rejected one."""
+    if requested_by != RETRY_BY_OPERATOR:
+        return saga
+    if saga.step == "rejected":
+        return retry_delivery(saga)
+    if saga.step == "pending" and saga.retry_at is not None:
+        return replace(saga, retry_at=now)
+    return saga
+
+
+def waiting_by_step(sagas: Iterable[ArchiveSaga]) -> dict[str, int]:
+    """How many sagas wait in each waiting step (every step listed, zeros included)."""
+    counts = dict.fromkeys(WAITING_STEPS, 0)
+    for saga in sagas:
+        if saga.step in counts and (saga.step != "pending" or saga.areas_to_archive):
+            counts[saga.step] += 1
+    return counts
+
+
+def oldest_wait_seconds(sagas: Iterable[ArchiveSaga], now: datetime) -> float:
+    """How long the longest-waiting saga has waited since it began (0: none waits, or none knows)."""
+    ages = [(now - s.started_at).total_seconds() for s in sagas
+            if s.step in WAITING_STEPS and s.started_at is not None]
+    return max([0.0, *ages])

@@ -1,0 +1,66 @@
+"""Sagas that cannot get stuck (R7.2): capped backoff after a failed delivery, an operator's retry
+after a rejection, and what operators see (processors.archive_retry)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from processors.archive_retry import (
+    DELIVERY_RETRY_CAP,
+    DELIVERY_RETRY_FIRST,
+    RETRY_BY_OPERATOR,
+    RETRY_BY_TIMER,
+    delivery_allowed,
+    delivery_backoff,
+    oldest_wait_seconds,
+    on_delivery_failed,
+    on_retry_requested,
+    retry_due,
+    waiting_by_step,
+)
+from processors.deceased import BuildAndDeliver, next_actions, on_delivered, on_rejection
+from tests.processors.test_deceased import NOW, SHA, _saga
+
+
+def test_r7_2_failed_delivery_retries_with_capped_backoff() -> None:
+    saga = _saga()
+    waits = []
+    for n in range(1, 10):
+        saga = on_delivery_failed(saga, NOW, "OSError")
+        waits.append(saga.retry_at - NOW if saga.retry_at else None)
+        assert saga.step == "pending" and saga.failed_deliveries == n and saga.last_error == "OSError"
+    assert waits[0] == DELIVERY_RETRY_FIRST and waits[1] == 2 * DELIVERY_RETRY_FIRST
+    assert max(w for w in waits if w) == DELIVERY_RETRY_CAP == waits[-1]  # capped, never longer
+    assert delivery_backoff(10_000) == DELIVERY_RETRY_CAP
+    # Not before the backoff is over; then the timer wakes it and delivery is allowed again.
+    assert not retry_due(saga, NOW) and not delivery_allowed(saga, NOW)
+    later = NOW + DELIVERY_RETRY_CAP
+    assert retry_due(saga, later) and delivery_allowed(saga, later)
+    assert BuildAndDeliver(saga.package_id) in next_actions(saga)  # still owes the same package
+    # A delivery that then succeeds clears the failure record.
+    delivered = on_delivered(saga, SHA)
+    assert (delivered.step, delivered.failed_deliveries, delivered.retry_at) == ("delivered", 0, None)
+
+
+def test_r7_2_rejected_package_waits_for_an_operator_not_the_timer() -> None:
+    rejected = on_rejection(on_delivered(_saga(), SHA), _saga().package_id, "Payload-Oxum mismatch")
+    far = NOW + timedelta(days=30)
+    assert not retry_due(rejected, far)
+    assert on_retry_requested(rejected, RETRY_BY_TIMER, far) == rejected
+    retried = on_retry_requested(rejected, RETRY_BY_OPERATOR, far)
+    assert retried.step == "pending" and retried.delivered_sha256 is None and delivery_allowed(retried, far)
+    assert BuildAndDeliver(rejected.package_id) in next_actions(retried)
+    # An operator may also cut a failed delivery's backoff short.
+    failed = on_delivery_failed(_saga(), NOW, "OSError")
+    assert delivery_allowed(on_retry_requested(failed, RETRY_BY_OPERATOR, NOW), NOW)
+
+
+def test_r7_2_operators_see_how_many_sagas_wait_and_for_how_long() -> None:
+    pending = _saga()
+    delivered = on_delivered(_saga(), SHA)
+    rejected = on_rejection(delivered, delivered.package_id, "bad bag")
+    counts = waiting_by_step([pending, delivered, rejected, rejected])
+    assert counts == {"pending": 1, "delivered": 1, "rejected": 2}
+    assert waiting_by_step([]) == {"pending": 0, "delivered": 0, "rejected": 0}
+    assert oldest_wait_seconds([pending, delivered], NOW + timedelta(hours=2)) == 7200.0
+    assert oldest_wait_seconds([], NOW) == 0.0
