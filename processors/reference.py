@@ -26,6 +26,7 @@ __all__ = [
     "E105_UNKNOWN_RECORD_TYPE",
     "E106_UNENCODABLE_RECORD",
     "E107_NOT_AN_INGRESS_EVENT",
+    "E108_WRONG_TOPIC",
     "E199_DECODE_FAILED",
     "E201_INVALID_CPR",
     "E202_INVALID_MUNICIPALITY",
@@ -82,6 +83,7 @@ E305_DATA_AREA_CLOSED = "E305 data-area-closed"
 E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
 E307_CITIZEN_ERASED = "E307 citizen-erased"
 E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
+E108_WRONG_TOPIC = "E108 wrong-topic"
 E199_DECODE_FAILED = "E199 decode-failed"
 E901_PROCESSING_FAILED = "E901 processing-failed"
 
@@ -118,6 +120,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E307_CITIZEN_ERASED: "The citizen was deleted and their key destroyed before this event was handled; it can "
                          "no longer be read, and nothing was done (R7).",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
+    E108_WRONG_TOPIC: "The record's type is not the one its topic carries (each ingress topic carries one event "
+                      "type, see the topics table); it was not acted on. Publish it on its own topic.",
     E199_DECODE_FAILED: "Decoding failed unexpectedly; report the dead letter's offset to the dfdg-stream team.",
     E901_PROCESSING_FAILED: "The worker could not process the event (a defect); kept for replay after the fix.",
 })
