@@ -100,7 +100,8 @@ def test_dead_letter_codes_are_documented() -> None:
     assert Codec.default()  # the catalogue loads
 
 
-async def test_a_rejected_letter_replays_to_its_ingress_topic_and_leaves_no_clear_cpr_inside(bootstrap: str, unique: str, tmp_path: Path) -> None:
+async def test_a_rejected_letter_replays_to_its_ingress_topic_and_leaves_no_clear_cpr_inside(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
     import subprocess
     import sys
 

@@ -76,7 +76,8 @@ def _opened_original(sealer: Sealer, owner: str, headers: list[tuple[str, bytes]
 
 async def test_a_cpr_keyed_message_refused_at_the_door_is_keyed_by_its_citizen_and_keeps_the_key_sealed() -> None:
     letters, sealer, sent = _rig()
-    msg = Msg("dfdg.case-created", 1, 42, CPR.encode(), b"\xc3\x01value-with-" + CPR.encode(), [("x-cpr", CPR.encode())])
+    msg = Msg("dfdg.case-created", 1, 42, CPR.encode(), b"\xc3\x01value-with-" + CPR.encode(),
+              [("x-cpr", CPR.encode())])
     await letters.send(msg, CITIZEN, "E202 invalid-municipality", "receiving_municipality: bad", "ValidationError")
     (record,) = sent
     assert record[1] == CITIZEN.encode()
