@@ -59,3 +59,17 @@ def test_records_on_their_own_topics_are_admitted() -> None:
     assert isinstance(admit(_registered(), Codec.default(), DEV_PSEUDONYM_KEY, NOW, "dfdg.jobseeker-registered"),
                       Admitted)
     assert topic_carries("dfdg.citizen-deceased", Codec.default().decode(_deceased()))
+
+
+def test_ingress_retention_is_a_setting_of_at_most_seven_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.settings import ConfigError, Settings
+    from streams.topics import DAY_MS, pipeline_topics
+
+    monkeypatch.setenv("DFDG_DEV_MODE", "1")
+    monkeypatch.setenv("DFDG_INGRESS_RETENTION_DAYS", "2")
+    days = Settings.from_env().ingress_retention_days
+    specs = {s.name: s for s in pipeline_topics(4, "dfdg", days)}
+    assert all(specs[t].config["retention.ms"] == str(2 * DAY_MS) for t in INGRESS_TOPICS)
+    monkeypatch.setenv("DFDG_INGRESS_RETENTION_DAYS", "30")
+    with pytest.raises(ConfigError):
+        Settings.from_env()
