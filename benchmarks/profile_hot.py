@@ -31,7 +31,7 @@ def hot_path(n: int) -> float:
     started = time.perf_counter()
     for value in values:
         now = datetime.now(UTC)
-        result = admit(value, codec, DEV_PSEUDONYM_KEY, now)  # the ingest agent
+        result = admit(value, codec, DEV_PSEUDONYM_KEY, now, "dfdg.case-created")  # the ingest agent
         assert isinstance(result, Admitted)
         key = result.citizen_key.encode()
         event = codec.decode(value)  # the citizen agent decodes again

@@ -34,7 +34,7 @@ def main(bootstrap: str, source: str, sink: str, group: str, state_dir: str) -> 
     tout = app.topic(sink, key_serializer="str", value_serializer="bytes")
 
     def citizen_of(value: bytes) -> str:
-        result = admit(value, codec, DEV_PSEUDONYM_KEY, datetime.now(UTC))
+        result = admit(value, codec, DEV_PSEUDONYM_KEY, datetime.now(UTC), "dfdg.case-created")
         return result.citizen_key if isinstance(result, Admitted) else ""
 
     def on_citizen(value: bytes, key: Any, timestamp: int, headers: Any, state: Any) -> list[bytes]:

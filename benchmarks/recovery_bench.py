@@ -34,7 +34,7 @@ def _template() -> tuple[dict[str, object], str]:
 
     cpr, event = case_created_batch(1, "recovery-template")[0]
     now = datetime.now(UTC)
-    admitted = admit(Codec.default().encode(event), Codec.default(), DEV_PSEUDONYM_KEY, now)
+    admitted = admit(Codec.default().encode(event), Codec.default(), DEV_PSEUDONYM_KEY, now, "dfdg.case-created")
     assert isinstance(admitted, Admitted)
     state = process(CitizenState(citizen_key=admitted.citizen_key), admitted.event, now).state
     data = state_to_dict(state)

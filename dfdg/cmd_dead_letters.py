@@ -1,4 +1,5 @@
-"""``dfdg dead-letters list | replay``: what the door refused, and sending it again after a fix."""
+"""``dfdg dead-letters list | show | replay``: what the worker refused, one letter opened for an
+operator, and sending it again (to the publisher's own topic) after a fix."""
 
 from __future__ import annotations
 
@@ -6,39 +7,35 @@ import argparse
 import asyncio
 import json
 import os
-from dataclasses import dataclass
 
+from dfdg.dead_letter_view import Letter, Opener, opened_view, replay_target
 from dfdg.subscriber import read_topic
-from schemas.topics import DEAD_LETTER, citizen_keys_topic
-from sinks.crypto import MasterKey, is_sealed, open_sealed, sealed_key_id
-from sinks.dead_letter import original_headers
-from streams.keystore import KeyStore, UnknownKey
-from streams.sealing import event_aad
-from streams.settings import dev_mode
+from processors.reference import ERROR_CODES
+from schemas.topics import DEAD_LETTER
+from sinks.crypto import CryptoError
+from streams.keystore import UnknownKey
+
+__all__ = ["Letter", "Opener", "read_letters", "register"]
+
+# Codes whose cause is in the message itself: replayed unchanged it is refused again, so the fix
+# is a corrected event from the publisher. Anything else (E3xx: a missing fact; E9xx: a defect)
+# is fixed elsewhere and the letter replayed as it is.
+_FIXED_AT_SOURCE = ("E1", "E2")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("dead-letters", help="list or replay dead letters")
-    p.add_argument("action", choices=["list", "replay"])
+    p = sub.add_parser("dead-letters", help="list, show or replay dead letters")
+    p.add_argument("action", choices=["list", "show", "replay"])
     p.add_argument("--code", help="only this error code (e.g. E201)")
     p.add_argument("--offset", type=int, action="append", default=[], help="only this dead-letter offset (repeat)")
     p.add_argument("--all", action="store_true", help="replay: every dead letter that matches")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-values", action="store_true",
-                   help="list: also decode the original values (they may hold personal data)")
+                   help="list: also open and decode the original values (CPR masked)")
+    p.add_argument("--reveal-cpr", action="store_true",
+                   help="show, list --show-values: print CPR numbers in clear (personal data)")
     p.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     p.set_defaults(func=run)
-
-
-@dataclass(frozen=True)
-class Letter:
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-    def header(self, name: str) -> str:
-        return next((v.decode(errors="replace") for k, v in self.headers if k == name), "")
 
 
 async def read_letters(bootstrap: str) -> list[Letter]:
@@ -63,54 +60,72 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
 
 
-class Opener:
-    """Opens sealed dead-letter values with the data keys of the app that wrote them (operators
-    hold the master key). A letter whose key was shredded cannot be opened or replayed."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
-        self._stores: dict[str, KeyStore] = {}
-
-    async def original(self, letter: Letter) -> bytes:
-        if not is_sealed(letter.value):
-            return letter.value
-        app_id = letter.header("dlq.group") or "dfdg"
-        if app_id not in self._stores:
-            store = KeyStore(self._bootstrap, citizen_keys_topic(app_id), MasterKey.from_env(dev_mode()))
-            await store.start()
-            self._stores[app_id] = store
-        owner = letter.header("dlq.sealed-for")
-        key = await self._stores[app_id].key_by_id(owner, sealed_key_id(letter.value), wait_s=1.0)
-        return open_sealed(key, letter.value, event_aad(owner))
-
-    async def close(self) -> None:
-        for store in self._stores.values():
-            await store.stop()
-
-
 async def _run(args: argparse.Namespace) -> int:
     letters = _selected(args, await read_letters(args.bootstrap))
     opener = Opener(args.bootstrap)
     try:
-        return await _act(args, letters, opener)
+        if args.action == "list":
+            return await _list(args, letters, opener)
+        if args.action == "show":
+            return await _show(args, letters, opener)
+        return await _replay(args, letters, opener)
     finally:
         await opener.close()
 
 
-async def _act(args: argparse.Namespace, letters: list[Letter], opener: Opener) -> int:
-    if args.action == "list":
-        for x in letters:
-            row = {"offset": x.offset, "topic": x.header("dlq.topic"), "partition": x.header("dlq.partition"),
-                   "source_offset": x.header("dlq.offset"), "code": x.header("dlq.error.code"),
-                   "message": x.header("dlq.error.message"), "class": x.header("dlq.error.class")}
-            if args.show_values:
-                row["value"] = await _decoded(opener, x)
-            print(json.dumps(row, ensure_ascii=False) if args.json else
-                  f"{x.offset:>6} {row['code']:<32} {row['topic']}[{row['partition']}]@{row['source_offset']} "
-                  f"{row['message']}")
-        if not args.json:
-            print(f"{len(letters)} dead letter(s)")
+def _row(x: Letter) -> dict[str, object]:
+    return {"offset": x.offset, "topic": x.header("dlq.topic"), "partition": x.header("dlq.partition"),
+            "source_offset": x.header("dlq.offset"), "code": x.header("dlq.error.code"),
+            "message": x.header("dlq.error.message"), "class": x.header("dlq.error.class")}
+
+
+async def _list(args: argparse.Namespace, letters: list[Letter], opener: Opener) -> int:
+    for x in letters:
+        row = _row(x)
+        if args.show_values:
+            row["value"] = (await opened_view(opener, x, args.reveal_cpr))["value"]
+        print(json.dumps(row, ensure_ascii=False) if args.json else
+              f"{x.offset:>6} {row['code']!s:<32} {row['topic']}[{row['partition']}]@{row['source_offset']} "
+              f"{row['message']}")
+    if not args.json:
+        print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+async def _show(args: argparse.Namespace, letters: list[Letter], opener: Opener) -> int:
+    if len(args.offset) != 1 or not letters:
+        print("dfdg dead-letters show: name one existing letter with --offset N (see dfdg dead-letters list)")
+        return 2
+    (x,) = letters
+    view = {**_row(x), "timestamp": x.header("dlq.timestamp"), "group": x.header("dlq.group"),
+            "sealed_for": x.header("dlq.sealed-for"),
+            "meaning": ERROR_CODES.get(x.header("dlq.error.code"), ""),
+            **await opened_view(opener, x, args.reveal_cpr), "next": _next_step(x, args.bootstrap)}
+    if args.json:
+        print(json.dumps(view, ensure_ascii=False))
         return 0
+    for name, value in view.items():
+        text = json.dumps(value, ensure_ascii=False, indent=2) if isinstance(value, dict | list) else value
+        print(f"{name + ':':<14}{text}")
+    return 0
+
+
+def _next_step(x: Letter, bootstrap: str) -> str:
+    code, topic = x.header("dlq.error.code"), x.header("dlq.topic")
+    replay = f"dfdg dead-letters replay --offset {x.offset} --bootstrap {bootstrap}"
+    if x.header("dlq.value-dropped") == "true":
+        return "nothing to replay: the citizen was deleted and the value was not kept"
+    if replay_target(x) is None:
+        return (f"an internal record ({topic}), not a publisher's message: after the fix is deployed, {replay} "
+                "(sent back as it was stored, never opened)")
+    if code.startswith(_FIXED_AT_SOURCE) or code.startswith("E108"):
+        return (f"the message itself is wrong: have its publisher send a corrected event on its own topic "
+                f"(this one came on {topic}[{x.header('dlq.partition')}]@{x.header('dlq.offset')}); "
+                f"replayed unchanged it would be refused again ({replay})")
+    return f"fix the cause (a missing fact, or a defect for E9xx), then: {replay}"
+
+
+async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opener) -> int:
     if not (args.all or args.offset or args.code):
         print("dfdg dead-letters replay: choose with --offset N, --code CODE or --all")
         return 2
@@ -119,26 +134,24 @@ async def _act(args: argparse.Namespace, letters: list[Letter], opener: Opener) 
     replayed = 0
     async with Publisher(args.bootstrap) as publisher:
         for x in letters:
+            if x.header("dlq.value-dropped") == "true":
+                print(f"dead letter {x.offset}: its citizen has been deleted and its value was not kept; "
+                      "nothing to replay")
+                continue
+            target = replay_target(x)
+            if target is None:
+                # Not a publisher's message: sent back exactly as stored (sealed, or not personal).
+                await publisher.publish_raw(x.header("dlq.topic"), x.value, x.key, [])
+                replayed += 1
+                continue
             try:
-                value = await opener.original(x)
-            except UnknownKey:
+                opened = await opener.opened(x)
+            except (UnknownKey, CryptoError):
                 print(f"dead letter {x.offset}: its citizen has been deleted; nothing to replay")
                 continue
-            await publisher.publish_raw(x.header("dlq.topic"), value, x.key, original_headers(x.headers))
+            # Back to the publisher's own topic, as the publisher sent it: the door admits it
+            # again, seals it and passes it on; nothing in clear reaches an internal topic.
+            await publisher.publish_raw(target, opened.value, opened.key, opened.headers)
             replayed += 1
     print(f"replayed {replayed} dead letter(s) to their original topics")
     return 0
-
-
-async def _decoded(opener: Opener, letter: Letter) -> object:
-    from dfdg.jsonio import to_jsonable
-    from schemas.codec import Codec, CodecError
-
-    try:
-        value = await opener.original(letter)
-    except UnknownKey:
-        return {"shredded": True}
-    try:
-        return to_jsonable(Codec.default().decode(value))
-    except CodecError as exc:
-        return {"undecodable": exc.code, "bytes": len(value)}

@@ -47,12 +47,18 @@ async def _replay(args: argparse.Namespace) -> int:
     if sub is None or sub.webhook_url is None or sub.webhook_secret_ref is None:
         print(f"error: {args.subscriber} is not a registered webhook subscriber", file=sys.stderr)
         return 2
-    store = FailedDeliveryStore(args.held_dir or default_held_dir(), sub.id)
+    from dfdg.subscriber_keys import SubscriberKeys
+
+    # The subscriber's per-citizen keys open the sealed bodies; a deleted citizen's no longer do.
+    keys = SubscriberKeys(args.bootstrap, sub.id)
+    await keys.start()
+    store = FailedDeliveryStore(args.held_dir or default_held_dir(), sub.id, keys=keys)
     try:
         lock = lock_store(store)
     except StoreLocked:
         print(f"error: the webhook runner is serving {sub.id}; suspend it first "
               f"(dfdg subscribers suspend {sub.id}) and replay again", file=sys.stderr)
+        await keys.stop()
         return 3
     try:
         endpoint = WebhookEndpoint(sub.id, sub.webhook_url, resolve_secret(sub.webhook_secret_ref))
@@ -62,7 +68,11 @@ async def _replay(args: argparse.Namespace) -> int:
         await dispatcher.close()
     finally:
         lock.close()
+        await keys.stop()
     left = len(FailedDeliveryStore(store.path.parent, sub.id))
+    if dispatcher.shredded:
+        print(f"{sub.id}: {dispatcher.shredded} held deliveries not sent: their citizens have been deleted "
+              "and the held bodies can no longer be opened; they were removed")
     print(f"{sub.id}: replayed {count}, delivered {count - left}, still held {left}")
     if sub.state != "active":
         print(f"{sub.id} is {sub.state}: `dfdg subscribers resume {sub.id}` to deliver new notifications")
@@ -79,6 +89,7 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=cmd_run)
     replay = sub.add_parser("replay", help="re-send a subscriber's held failed deliveries")
     replay.add_argument("subscriber")
+    replay.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     replay.set_defaults(func=cmd_replay)
     for leaf in (run, replay):
         leaf.add_argument("--held-dir", default=None,

@@ -39,6 +39,7 @@ from processors.subscribers import Registry, Subscriber
 from schemas.codec import Codec
 from schemas.records import Notification
 from sinks import registry_store
+from sinks.crypto import DataKey
 from sinks.webhook import Outcome, WebhookDispatcher, WebhookEndpoint, WebhookMessage, disable_in_registry
 from sinks.webhook_retry import RetryPolicy, resolve_secret
 from sinks.webhook_store import FailedDeliveryStore
@@ -77,6 +78,21 @@ def lock_store(store: FailedDeliveryStore) -> IO[str]:
         handle.close()
         raise StoreLocked(f"{store.path.name} is in use by a running webhook runner") from None
     return handle
+
+
+class _FeedKeys:
+    """The feed's subscriber keys, started when the first personal part arrives (``_payload``)."""
+
+    def __init__(self, feed: _Feed) -> None:
+        self._feed = feed
+
+    def known(self, citizen: str) -> DataKey | None:
+        keys = self._feed._keys
+        return keys.known(citizen) if keys is not None else None
+
+    def all_for(self, citizen: str) -> list[DataKey]:
+        keys = self._feed._keys
+        return keys.all_for(citizen) if keys is not None else []
 
 
 class _Feed:
@@ -166,7 +182,8 @@ class _Feed:
 
     def _open_dispatcher(self) -> None:
         r = self.runner
-        store = FailedDeliveryStore(r.held_dir, self.sub.id)
+        # Held bodies are sealed per citizen with the keys that opened their personal part.
+        store = FailedDeliveryStore(r.held_dir, self.sub.id, keys=_FeedKeys(self))
         self._lock = lock_store(store)
         assert self.sub.webhook_url is not None and self.sub.webhook_secret_ref is not None
         endpoint = WebhookEndpoint(self.sub.id, self.sub.webhook_url, resolve_secret(self.sub.webhook_secret_ref))

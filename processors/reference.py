@@ -26,6 +26,7 @@ __all__ = [
     "E105_UNKNOWN_RECORD_TYPE",
     "E106_UNENCODABLE_RECORD",
     "E107_NOT_AN_INGRESS_EVENT",
+    "E108_WRONG_TOPIC",
     "E199_DECODE_FAILED",
     "E201_INVALID_CPR",
     "E202_INVALID_MUNICIPALITY",
@@ -86,6 +87,7 @@ E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
 E307_CITIZEN_ERASED = "E307 citizen-erased"
 E308_RECEIPT_MISMATCH = "E308 receipt-mismatch"
 E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
+E108_WRONG_TOPIC = "E108 wrong-topic"
 E199_DECODE_FAILED = "E199 decode-failed"
 E901_PROCESSING_FAILED = "E901 processing-failed"
 
@@ -126,6 +128,8 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E308_RECEIPT_MISMATCH: "An archive receipt does not name the checksum of the package that was delivered (or "
                            "no delivered package is known); it is refused and the saga keeps waiting (R7.2).",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
+    E108_WRONG_TOPIC: "The record's type is not the one its topic carries (each ingress topic carries one event "
+                      "type, see the topics table); it was not acted on. Publish it on its own topic.",
     E199_DECODE_FAILED: "Decoding failed unexpectedly; report the dead letter's offset to the dfdg-stream team.",
     E901_PROCESSING_FAILED: "The worker could not process the event (a defect); kept for replay after the fix.",
 })

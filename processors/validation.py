@@ -182,7 +182,7 @@ def _municipalities(event: Event, flagged: frozenset[str]) -> Iterator[Violation
             continue
         if value not in ref.MUNICIPALITIES:
             yield Violation(ref.E202_INVALID_MUNICIPALITY, name,
-                            f"{name} must be one of the 98 official 3-digit municipality codes (e.g. '101' København)")
+                            f"{name} must be one of the 98 official 3-digit municipality codes (e.g. 101 København)")
 
 
 def _case_created(event: Event, flagged: frozenset[str]) -> Iterator[Violation]:

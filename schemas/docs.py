@@ -18,14 +18,16 @@ from schemas.registry import EVENTS_NAMESPACE
 __all__ = ["render_events_markdown"]
 
 _DLQ_HEADERS = (
-    ("dlq.topic", "Topic the message was read from."),
-    ("dlq.partition", "Its partition (decimal)."),
-    ("dlq.offset", "Its offset (decimal)."),
+    ("dlq.topic", "Ingress topic the publisher sent the message to (also for a letter written after the door)."),
+    ("dlq.partition", "Its partition there (decimal)."),
+    ("dlq.offset", "Its offset there (decimal)."),
     ("dlq.timestamp", "Its Kafka timestamp, milliseconds since the epoch (decimal)."),
-    ("dlq.group", "Consumer group that gave up on it."),
+    ("dlq.group", "The worker's app id (consumer group) that gave up on it."),
     ("dlq.error.code", "Stable error code from the table below, e.g. `E103 malformed-body`."),
-    ("dlq.error.message", "What is wrong, in words; never contains field values."),
+    ("dlq.error.message", "What is wrong, in words; names fields, never contains field values."),
     ("dlq.error.class", "Exception class name, for the engineers."),
+    ("dlq.sealed-for", "Whose data key sealed the value: the citizen key, or the letter's digest."),
+    ("dlq.original", "The publisher's key and headers, sealed with the same key as the value."),
 )
 
 
@@ -50,7 +52,8 @@ def render_events_markdown() -> str:
         out.append(f"| `{topic_for(cls)}` | `{EVENTS_NAMESPACE}.{cls.__name__}` | publisher's choice |")
     out += [
         f"| `{topics.CITIZEN_EVENTS}` | every accepted event and `dk.dfdg.internal.DeadlineDue` | citizen key |",
-        f"| `{topics.DEAD_LETTER}` | rejected messages, original bytes and headers unchanged | original key |",
+        f"| `{topics.DEAD_LETTER}` | rejected messages: the original value, key and headers, sealed | "
+        "citizen key, or `dlq-<digest>` when no citizen can be named |",
         f"| `{topics.DATA_AREA_CLOSED}` | `dk.dfdg.out.DataAreaClosed` | citizen key |",
         f"| `{topics.FETCH_REFUSED}` | `dk.dfdg.out.FetchRefused` | citizen key |",
         "| `dfdg.notify.<role>.<id>` | `dk.dfdg.out.Notification` for one subscriber "
@@ -60,7 +63,9 @@ def render_events_markdown() -> str:
         "",
         "Publishers key ingress messages as they like (the key is not read). The pipeline re-keys",
         "every event onto the internal topic by the **pseudonymous citizen key**: HMAC-SHA256 of the",
-        "CPR under a secret key, in hex. A CPR never appears in a key, a header, a topic name or a log line.",
+        "CPR under a secret key, in hex. A CPR never appears in a key, a header, a topic name or a log line",
+        "outside the publishers' ingress topics. Each ingress topic carries exactly one event type (the",
+        "table above, `schemas/topics.py`); a record of another type is refused with `E108 wrong-topic`.",
         "",
         "## Headers",
         "",
@@ -69,7 +74,10 @@ def render_events_markdown() -> str:
         f"| `content-type` | `{CONTENT_TYPE.decode()}` |",
         "| `avro-schema` | full name of the record, e.g. `dk.dfdg.events.CaseCreated` |",
         "",
-        "Dead letters keep the original value, key and headers and add:",
+        "A dead letter is keyed by the citizen key (a digest of its coordinates when the message names no",
+        "citizen). It keeps the original value, key and headers byte for byte, sealed with the citizen's",
+        "data key (docs/security.md), so deleting the citizen deletes them too; `dfdg dead-letters show`",
+        "opens one for an operator with the master key. Its clear headers:",
         "",
         "| Header | Value |",
         "|---|---|",

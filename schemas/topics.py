@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from processors.events import EVENT_TYPES, topic_for
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from processors.events import EVENT_TYPES, Event, topic_for
 
 __all__ = [
     "ARCHIVE_RECEIPTS",
@@ -12,12 +15,23 @@ __all__ = [
     "DELETION_COMPLETED",
     "FETCH_REFUSED",
     "INGRESS_TOPICS",
+    "TOPIC_EVENT_TYPES",
     "archive_receipts_topic",
     "citizen_events_topic",
     "citizen_keys_topic",
+    "topic_carries",
 ]
 
-INGRESS_TOPICS: tuple[str, ...] = tuple(topic_for(t) for t in EVENT_TYPES)
+# The one table of which event type each ingress topic carries. The broker's ACLs grant a
+# publisher the topics of its event types; the door holds a record to its topic's type, so a
+# publisher cannot act outside its grant by putting another type's record on its own topic.
+TOPIC_EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({topic_for(t): t for t in EVENT_TYPES})
+INGRESS_TOPICS: tuple[str, ...] = tuple(TOPIC_EVENT_TYPES)
+
+
+def topic_carries(topic: str, event: object) -> bool:
+    """True when ``event`` is of the type ``topic`` carries (exactly: no subclasses, no other topics)."""
+    return TOPIC_EVENT_TYPES.get(topic) is type(event)
 
 
 def citizen_events_topic(app_id: str) -> str:

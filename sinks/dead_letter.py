@@ -1,13 +1,14 @@
-"""Dead letters: the original key, value and headers untouched, plus headers that say where
-the message came from and what to do about it. Never a stack trace, never a value that
-could carry personal data."""
+"""Dead letters: keyed by the citizen key (or a digest when no citizen can be named), the
+original value sealed, the publisher's key and headers sealed beside it (``dlq.original``), and
+clear headers that say where the message came from and what to do about it. Never a stack
+trace, never a value that could carry personal data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 
-__all__ = ["DLQ_HEADERS", "DeadLetter", "dead_letter_headers"]
+__all__ = ["DLQ_HEADERS", "DLQ_ORIGINAL", "DeadLetter", "dead_letter_headers", "without_values"]
 
 DLQ_HEADERS = (
     "dlq.topic",
@@ -20,10 +21,14 @@ DLQ_HEADERS = (
     "dlq.error.class",
     "dlq.sealed-for",
 )
+# The publisher's key and headers, sealed for ``dlq.sealed-for`` (``streams.origin``).
+DLQ_ORIGINAL = "dlq.original"
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    # Always the message as its publisher sent it: the ingress topic, partition and offset,
+    # also for a letter written after the door (``streams.origin``).
     topic: str
     partition: int
     offset: int
@@ -32,12 +37,11 @@ class DeadLetter:
     code: str
     message: str
     exception_class: str
-    # Whose key sealed the value: a pseudonymous citizen key, or the letter's own key id.
+    # Whose key sealed the value: a pseudonymous citizen key, or the letter's own digest.
     sealed_for: str = ""
 
 
-def dead_letter_headers(original: Sequence[tuple[str, bytes]], letter: DeadLetter) -> list[tuple[str, bytes]]:
-    # The publisher's own headers come first and unchanged, so a replay restores them as they were.
+def dead_letter_headers(letter: DeadLetter, sealed_original: bytes | None = None) -> list[tuple[str, bytes]]:
     ours = [
         ("dlq.topic", letter.topic),
         ("dlq.partition", str(letter.partition)),
@@ -45,14 +49,22 @@ def dead_letter_headers(original: Sequence[tuple[str, bytes]], letter: DeadLette
         ("dlq.timestamp", str(letter.timestamp_ms)),
         ("dlq.group", letter.group),
         ("dlq.error.code", letter.code),
-        ("dlq.error.message", letter.message),
+        ("dlq.error.message", without_values(letter.message)),
         ("dlq.error.class", letter.exception_class),
         ("dlq.sealed-for", letter.sealed_for),
     ]
-    kept = [(k, v) for k, v in original if not k.startswith("dlq.")]
-    return kept + [(k, v.encode()) for k, v in ours]
+    headers = [(k, v.encode()) for k, v in ours]
+    if sealed_original is not None:
+        headers.append((DLQ_ORIGINAL, sealed_original))
+    return headers
 
 
-def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The publisher's headers, as they were before the dead-letter headers were added."""
-    return [(k, v) for k, v in headers if not k.startswith("dlq.")]
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_CPR_SHAPED = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
+
+
+def without_values(message: str) -> str:
+    """A rejection message with anything that looks like a value the publisher sent masked: quoted
+    text (``case 'c-1'``) and CPR-shaped digits (a CPR in the wrong field). Messages should name
+    fields only; this is the last line, for the rules that still quote what they were given."""
+    return _CPR_SHAPED.sub("<digits>", _QUOTED.sub("<value>", message))

@@ -13,8 +13,7 @@ from processors.routing import topic_for_subscriber
 from schemas.codec import Codec
 from schemas.records import DataAreaClosed, Notification
 from schemas.records import FetchRefused as FetchRefusedRecord
-from schemas.topics import DATA_AREA_CLOSED, DEAD_LETTER, FETCH_REFUSED
-from sinks.dead_letter import DeadLetter, dead_letter_headers
+from schemas.topics import DATA_AREA_CLOSED, FETCH_REFUSED
 
 __all__ = ["KafkaOutputs", "Send", "notification_for"]
 
@@ -69,6 +68,3 @@ class KafkaOutputs:
         await self._emit(FETCH_REFUSED, citizen_key, FetchRefusedRecord(
             event_id=out.output_id, citizen_key=citizen_key, cause_event_id=out.cause_event_id,
             case_id=out.case_id, data_area=out.data_area, reason=out.reason, occurred_at=now))
-
-    async def dead_letter(self, key: bytes | None, value: bytes, headers: Headers, letter: DeadLetter) -> None:
-        await self._send(DEAD_LETTER, key, value, dead_letter_headers(headers, letter))

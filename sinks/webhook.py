@@ -107,6 +107,8 @@ class WebhookDispatcher:
     ) -> None:
         self.endpoint = endpoint
         self.store = store
+        # Held deliveries dropped on replay because their citizen was deleted (unreadable).
+        self.shredded = 0
         self.policy = policy or RetryPolicy()
         self._key = decode_secret(endpoint.secret)
         self._session = session
@@ -142,6 +144,11 @@ class WebhookDispatcher:
         Re-enables a disabled dispatcher (replay is the operator's act after resuming the
         subscriber). A message delivered on replay leaves the store; one that fails again stays.
         """
+        for gone in self.store.unreadable():
+            # The citizen was deleted: the held body can no longer be opened, so nothing is sent.
+            self.store.remove(gone)
+            self.shredded += 1
+            log.info("webhook.replay.citizen-deleted", subscriber=self.endpoint.subscriber_id, notification_id=gone)
         entries = self.store.entries()
         self.disabled = False
         self._parked.clear()

@@ -199,7 +199,7 @@ async def prepare_topics(settings: Settings) -> list[str]:
     from sinks.registry_store import load
     from streams.topics import pipeline_topics
 
-    specs = pipeline_topics(settings.partitions, settings.app_id)
+    specs = pipeline_topics(settings.partitions, settings.app_id, settings.ingress_retention_days)
     for subscriber in load(settings.subscribers_file):
         specs += notify_topic_specs(subscriber, settings.partitions)
     return await ensure_topics(settings.bootstrap, specs)

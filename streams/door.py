@@ -45,7 +45,7 @@ class Door:
 
     async def handle(self, messages: Sequence[Any]) -> None:
         now = self._clock.now()
-        results = [(msg, admit(msg.value, self._codec, self._secret, now)) for msg in messages]
+        results = [(msg, admit(msg.value, self._codec, self._secret, now, msg.topic)) for msg in messages]
         await self._sealer.keys.ready()
         await self._sealer.keys.ensure(self._owner(msg, result) for msg, result in results)
         with Outbox() as box:
@@ -76,4 +76,6 @@ class Door:
             return
         self._metrics.event_in(type(result.event).__name__)
         sealed = await self._sealer.seal_event(result.citizen_key, msg.value)
-        await self._sender.send(self._topic, result.citizen_key.encode(), sealed, list(msg.headers or ()))
+        # The publisher's key and headers go on sealed, with its coordinates (streams.origin).
+        origin = await self._sealer.origin_headers_for(result.citizen_key, msg)
+        await self._sender.send(self._topic, result.citizen_key.encode(), sealed, origin)

@@ -12,8 +12,10 @@ from datetime import datetime
 
 from processors.clock import local_date
 from processors.events import DeadlineDue, Event
+from processors.reference import E108_WRONG_TOPIC
 from processors.validation import validate
 from schemas.codec import Codec, CodecError
+from schemas.topics import TOPIC_EVENT_TYPES, topic_carries
 from streams.pseudonym import citizen_key
 
 __all__ = ["Admitted", "Refused", "admit"]
@@ -35,7 +37,8 @@ class Refused:
     citizen_key: str | None = None
 
 
-def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Admitted | Refused:
+def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime, topic: str) -> Admitted | Refused:
+    """``topic`` is the ingress topic the message was read from: a record of another type is refused."""
     if not value:
         return Refused("E101 not-single-object", "the message has no value; publish one Avro single-object "
                        "encoded event per message", "EmptyValue")
@@ -51,6 +54,14 @@ def admit(value: bytes | None, codec: Codec, secret: bytes, now: datetime) -> Ad
                        "may send; see docs/events.md for the ingress event types", "WrongRecordType")
     cpr = getattr(event, "cpr", None)
     owner = citizen_key(secret, cpr) if isinstance(cpr, str) and cpr else None
+    if not topic_carries(topic, event):
+        # Checked before anything else about the event: the ACLs grant a publisher its topics,
+        # and a record of another type on them must not act (a forged death, say).
+        carried = TOPIC_EVENT_TYPES.get(topic)
+        wanted = carried.__name__ if carried else "no event type (it is not an ingress topic)"
+        return Refused(E108_WRONG_TOPIC, f"record type: a {type(event).__name__} record was published on a topic "
+                       f"that carries {wanted}; nothing was done. Publish it on its own topic (docs/events.md)",
+                       "WrongTopic", owner)
     violations = validate(event, local_date(now))
     if violations:
         first = violations[0]

@@ -6,8 +6,10 @@ one purpose (an event, a state row, a notification, a dead letter) never opens a
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sinks.crypto import is_sealed, open_sealed, seal, sealed_key_id
 from sinks.notify_keys import (
@@ -18,8 +20,9 @@ from sinks.notify_keys import (
     wrap_for_subscriber,
 )
 from streams.keystore import KeyStore, UnknownKey
+from streams.origin import Origin, origin_headers, pack_envelope, strip_origin
 
-__all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "state_aad"]
+__all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "origin_aad", "state_aad"]
 
 
 def event_aad(owner: str) -> bytes:
@@ -30,9 +33,14 @@ def state_aad(citizen: str) -> bytes:
     return f"state|{citizen}".encode()
 
 
+def origin_aad(owner: str) -> bytes:
+    return f"origin|{owner}".encode()
+
+
 def dead_letter_owner(topic: str, partition: int, offset: int) -> str:
-    """The key owner of a dead letter that names no citizen (it could not be decoded)."""
-    return f"dlq-{topic}-{partition}-{offset}"
+    """The key owner (and the dead letter's key) of a letter that names no citizen (it could not
+    be decoded): a digest of its coordinates, the same on every replay of the door's batch."""
+    return "dlq-" + hashlib.sha256(f"{topic}|{partition}|{offset}".encode()).hexdigest()[:32]
 
 
 class Sealer:
@@ -59,6 +67,16 @@ class Sealer:
             return value
         key = await self.keys.key_by_id(owner, sealed_key_id(value))
         return open_sealed(key, value, event_aad(owner))
+
+    async def seal_origin(self, owner: str, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
+        """The publisher's key and headers (``streams.origin``), sealed like the value they came with."""
+        return seal(await self.keys.key_for(owner), pack_envelope(key, headers), origin_aad(owner))
+
+    async def origin_headers_for(self, owner: str, msg: Any) -> list[tuple[str, bytes]]:
+        """The headers the door puts on an ingress message passed on: where it came from, in
+        clear, and the publisher's key and headers sealed for ``owner`` (never in clear)."""
+        sealed = await self.seal_origin(owner, msg.key, strip_origin(msg.headers or ()))
+        return origin_headers(Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), sealed))
 
     # ---- state rows ----
 

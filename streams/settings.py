@@ -31,6 +31,8 @@ class Settings:
     subscribers_file: Path
     clock: str  # "" (real time), an ISO instant to start from, or an offset like "+120d"
     clock_speed: float
+    # How long the publishers' ingress topics keep events, CPR in clear (docs/security.md).
+    ingress_retention_days: int = 7
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,7 +53,20 @@ class Settings:
                                                                     / "subscribers.json"))),
             clock=_env("DFDG_NOW", ""),
             clock_speed=float(_env("DFDG_CLOCK_SPEED", "1")),
+            ingress_retention_days=_retention_days(_env("DFDG_INGRESS_RETENTION_DAYS", "7")),
         )
+
+
+def _retention_days(value: str) -> int:
+    """At least a day (the worker reads within seconds, but an outage must not lose events); at
+    most 7, the longest a deleted citizen's events may stay in clear (docs/security.md)."""
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 7:
+        raise ConfigError(f"DFDG_INGRESS_RETENTION_DAYS must be a whole number of days from 1 to 7, not {value!r}")
+    return days
 
 
 # Loud on purpose: anyone who sees this in a log knows pseudonyms are not secret.

@@ -52,12 +52,13 @@ COMPACTED = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(3600 * 10
 TABLES = ("citizens",)
 
 
-def pipeline_topics(partitions: int, app_id: str = "dfdg") -> list[TopicSpec]:
+def pipeline_topics(partitions: int, app_id: str = "dfdg", ingress_retention_days: int = 7) -> list[TopicSpec]:
     plain: dict[str, str] = {}
     kept = {"retention.ms": str(90 * DAY_MS)}
-    # Publishers' events are consumed within seconds; a week covers any outage, and a deleted
-    # citizen's events (which the pipeline cannot rewrite) leave the ingress topics by then.
-    ingress = {"retention.ms": str(7 * DAY_MS)}
+    # Publishers' events are consumed within seconds, and they hold CPR in clear that the
+    # pipeline cannot rewrite or shred: they stay only as long as an outage needs
+    # (DFDG_INGRESS_RETENTION_DAYS, default 7; docs/security.md says what to choose).
+    ingress = {"retention.ms": str(ingress_retention_days * DAY_MS)}
     specs = [TopicSpec(t, partitions, ingress) for t in INGRESS_TOPICS]
     specs += [
         TopicSpec(citizen_events_topic(app_id), partitions, kept, co_partitioned=True),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dfdg.cmd_dead_letters import Letter, Opener
+from dfdg.dead_letter_view import Letter, Opened, Opener
 from schemas.topics import citizen_keys_topic
 from sinks.crypto import MasterKey
 from streams.citizen_rows import decode_row
@@ -37,5 +37,14 @@ async def open_dead_letter(bootstrap: str, letter: Letter) -> bytes:
     opener = Opener(bootstrap)
     try:
         return await opener.original(letter)
+    finally:
+        await opener.close()
+
+
+async def open_original(bootstrap: str, letter: Letter) -> Opened:
+    """The letter's value, key and headers as the publisher sent them."""
+    opener = Opener(bootstrap)
+    try:
+        return await opener.opened(letter)
     finally:
         await opener.close()

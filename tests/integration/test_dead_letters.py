@@ -19,7 +19,7 @@ from schemas.topics import citizen_events_topic
 from sinks.dead_letter import DLQ_HEADERS
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
-from tests.sealed import open_dead_letter
+from tests.sealed import open_dead_letter, open_original
 from tests.synthetic import synthetic_cpr
 from tests.worker_process import WorkerProcess
 
@@ -59,10 +59,13 @@ async def test_malformed_and_domain_invalid_events_land_in_the_dead_letter_topic
         by_code = {x.header("dlq.error.code").split(" ")[0]: x for x in letters}
         assert set(by_code) == {"E102", "E202"}, by_code.keys()  # C3 01 + a fingerprint nobody wrote
         bad_bytes = by_code["E102"]
-        # The original value, sealed at rest (docs/security.md) and given back byte for byte.
-        assert malformed not in bad_bytes.value and bad_bytes.key == b"k-" + unique.encode()
+        # The original value, key and headers, sealed at rest (docs/security.md) and given back
+        # byte for byte; the letter's own key is a digest, never the publisher's key.
+        assert malformed not in bad_bytes.value and bad_bytes.key is not None and bad_bytes.key.startswith(b"dlq-")
+        assert ("x-origin", b"test") not in bad_bytes.headers
         assert await open_dead_letter(bootstrap, bad_bytes) == malformed
-        assert ("x-origin", b"test") in bad_bytes.headers  # the publisher's own headers, untouched
+        opened = await open_original(bootstrap, bad_bytes)
+        assert opened.key == b"k-" + unique.encode() and opened.headers == [("x-origin", b"test")]
         for letter in letters:
             for header in DLQ_HEADERS:
                 assert letter.header(header), f"{header} missing on {letter.header('dlq.error.code')}"
@@ -97,7 +100,8 @@ def test_dead_letter_codes_are_documented() -> None:
     assert Codec.default()  # the catalogue loads
 
 
-async def test_a_dead_letter_replayed_after_the_fix_is_processed(bootstrap: str, unique: str, tmp_path: Path) -> None:
+async def test_a_rejected_letter_replays_to_its_ingress_topic_and_leaves_no_clear_cpr_inside(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -116,6 +120,9 @@ async def test_a_dead_letter_replayed_after_the_fix_is_processed(bootstrap: str,
                 "receiving_municipality": "101"}))
         (letter,) = await _letters_of(bootstrap, app_id, 1)
         assert letter.header("dlq.error.code").startswith("E302")
+        # Rejected after the door, yet named as the publisher sent it: its ingress topic and key.
+        assert letter.header("dlq.topic") == "dfdg.handover-date-passed"
+        assert letter.key == citizen_key(DEV_PSEUDONYM_KEY, cpr).encode()
         async with Publisher(bootstrap) as publisher:
             await publisher.publish(event_from_json("case-created", case))  # the missing fact arrives
         replay = subprocess.run([sys.executable, "-m", "dfdg.cli", "dead-letters", "replay", "--offset",
@@ -130,5 +137,9 @@ async def test_a_dead_letter_replayed_after_the_fix_is_processed(bootstrap: str,
                 if "handover-date-passed" in kinds:
                     break
         assert kinds.count("handover-date-passed") == 1, kinds
+        # The replay went through the door again: nothing in clear reached the internal topic.
+        internal = [(k or b"") + (v or b"") + b"".join(hv for _n, hv in h)
+                    async for k, h, v in read_topic(bootstrap, citizen_events_topic(app_id))]
+        assert len(internal) >= 3 and not [r for r in internal if cpr.encode() in r]
     finally:
         worker.stop()

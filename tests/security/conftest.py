@@ -92,6 +92,7 @@ def secure_kafka() -> Iterator[SecureKafka]:
     sk.publishers_file.write_text(json.dumps({"publishers": [
         {"id": "fagsystem", "event_types": ["CaseCreated", "HandoverDatePassed"]},
         {"id": "cpr", "event_types": ["CitizenDeceased"]},
+        {"id": "absence-gateway", "event_types": ["AbsenceDeleted"]},
     ]}))
     try:
         yield sk

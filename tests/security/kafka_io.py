@@ -51,3 +51,39 @@ async def read(bootstrap: str, auth: dict[str, Any], topic: str, group: str, tim
         return got
     finally:
         await consumer.stop()
+
+
+async def topics(bootstrap: str, auth: dict[str, Any]) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **auth)
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def records(bootstrap: str, auth: dict[str, Any], topic: str) -> list[Any]:
+    """Every record on ``topic`` up to its end, without a consumer group (a look)."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                request_timeout_ms=10000, **auth)
+    try:
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            metadata = await consumer._client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        got: list[Any] = []
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            for batch in (await consumer.getmany(*tps, timeout_ms=1000)).values():
+                got += batch
+        return got
+    finally:
+        await consumer.stop()
