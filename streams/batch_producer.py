@@ -6,10 +6,10 @@ record): the records of each partition go into one ``BatchBuilder`` (aiokafka's 
 builder) and are submitted with ``send_batch``, one future per partition. Measured on the drain
 benchmark, this is most of what the step spent in aiokafka.
 
-Partitions are chosen exactly as Kafka's default partitioner does (murmur2 of the key, as in
-aiokafka and the Java client), so records keep landing where earlier versions of the worker
-and any other producer put the same key; the hash of a key is cached because the same citizen
-key is hashed for each of its records.
+Partitions are chosen exactly as Kafka's default partitioner does (``streams.partitioning``),
+so records keep landing where earlier versions of the worker and any other producer put the
+same key; the hash of a key is cached because the same citizen key is hashed for each of its
+records.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
+
+from streams.partitioning import murmur2
 
 __all__ = ["BatchProducer", "Record", "RecordTooLarge"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,11 @@ from sinks.notify_keys import (
 )
 from streams.keystore import KeyStore, UnknownKey
 from streams.origin import Origin, origin_headers, pack_envelope, strip_origin
+
+# A subscriber's key-encryption key is read once a minute at most, not for every new citizen
+# it is told about (a file read and, in dev mode, a derivation): a KEK file an operator
+# replaces is in use within this many seconds.
+KEK_REFRESH_S = 60.0
 
 __all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "origin_aad", "state_aad"]
 
@@ -48,6 +54,7 @@ class Sealer:
         self.keys = keys
         self._dev_mode = dev_mode
         self._published: set[tuple[str, str, bytes]] = set()
+        self._keks: dict[str, tuple[float, bytes]] = {}
 
     async def start(self) -> None:
         await self.keys.start()
@@ -97,10 +104,17 @@ class Sealer:
         marker = (citizen, recipient, key.key_id)
         if marker not in self._published:
             # The recipient's key reaches its key topic before the notification that needs it.
-            wrapped = wrap_for_subscriber(subscriber_kek(recipient, self._dev_mode), key, citizen, recipient)
+            wrapped = wrap_for_subscriber(self._kek(recipient), key, citizen, recipient)
             await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
             self._published.add(marker)
         return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
+
+    def _kek(self, recipient: str) -> bytes:
+        now = time.monotonic()
+        cached = self._keks.get(recipient)
+        if cached is None or now - cached[0] > KEK_REFRESH_S:
+            cached = self._keks[recipient] = (now, subscriber_kek(recipient, self._dev_mode))
+        return cached[1]
 
     # ---- deletion ----
 
