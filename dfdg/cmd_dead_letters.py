@@ -97,10 +97,11 @@ async def _show(args: argparse.Namespace, letters: list[Letter], opener: Opener)
         print("dfdg dead-letters show: name one existing letter with --offset N (see dfdg dead-letters list)")
         return 2
     (x,) = letters
+    opened = await opened_view(opener, x, args.reveal_cpr)
     view = {**_row(x), "timestamp": x.header("dlq.timestamp"), "group": x.header("dlq.group"),
             "sealed_for": x.header("dlq.sealed-for"),
             "meaning": ERROR_CODES.get(x.header("dlq.error.code"), ""),
-            **await opened_view(opener, x, args.reveal_cpr), "next": _next_step(x, args.bootstrap)}
+            **opened, "next": _next_step(x, args.bootstrap, shredded="shredded" in opened["value"])}
     if args.json:
         print(json.dumps(view, ensure_ascii=False))
         return 0
@@ -110,11 +111,16 @@ async def _show(args: argparse.Namespace, letters: list[Letter], opener: Opener)
     return 0
 
 
-def _next_step(x: Letter, bootstrap: str) -> str:
+def _next_step(x: Letter, bootstrap: str, shredded: bool = False) -> str:
     code, topic = x.header("dlq.error.code"), x.header("dlq.topic")
     replay = f"dfdg dead-letters replay --offset {x.offset} --bootstrap {bootstrap}"
     if x.header("dlq.value-dropped") == "true":
         return "nothing to replay: the citizen was deleted and the value was not kept"
+    if shredded:
+        # R7: the citizen was deleted after the letter was written; its key went with them, so
+        # neither this view nor a replay can open it. Advising a replay would only fail.
+        return ("nothing to replay: the citizen has been deleted and the key that sealed this letter destroyed, "
+                "so it can no longer be opened (its sealed bytes stay on the topic, unreadable)")
     if replay_target(x) is None:
         return (f"an internal record ({topic}), not a publisher's message: after the fix is deployed, {replay} "
                 "(sent back as it was stored, never opened)")

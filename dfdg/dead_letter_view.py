@@ -116,7 +116,8 @@ async def opened_view(opener: Opener, letter: Letter, reveal_cpr: bool = False) 
     try:
         opened = await opener.opened(letter)
     except (UnknownKey, CryptoError):
-        return {"value": {"shredded": "the key that sealed this letter is destroyed; nothing can be read"}}
+        return {"value": {"shredded": "the citizen has been deleted and the key that sealed this letter "
+                                      "destroyed: it can no longer be opened, and nothing of it can be read"}}
     try:
         value: Any = to_jsonable(Codec.default().decode(opened.value))
     except CodecError as exc:

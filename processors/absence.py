@@ -72,16 +72,21 @@ def on_absence_deleted(state: CitizenState, event: Event, now: datetime) -> Deci
         return _reject(state, event, E301_CITIZEN_DECEASED, "absence deleted for a deceased citizen")
     stored = state.absences.get(event.absence_id)
     if stored is None:
-        return _reject(state, event, E304_ABSENCE_NOT_DELETABLE, "no such absence is registered for the citizen")
+        return _reject(state, event, E304_ABSENCE_NOT_DELETABLE,
+                       "absence_id: no absence with this absence_id is registered for the citizen (R6.2); "
+                       "register it first or check the absence_id")
     role = event.deleted_by.split(":", 1)[0]
     if event.deleted_by and role not in DELETING_ROLES:
+        # Named by field, not by the value the publisher sent (it goes to dead-letter headers and logs).
         return _reject(state, event, E304_ABSENCE_NOT_DELETABLE,
-                       f"only a jobcentre or an a-kasse may delete an absence, not a {role!r} subscriber")
+                       "deleted_by: only a jobcentre (jobcenter:<municipality>) or an a-kasse (akasse:<fund>) "
+                       "may delete an absence (R6.2); leave deleted_by empty or name the deleting subscriber")
     # Historical or current (R6.2): the start date is today or earlier, Copenhagen time.
     started = stored.start_date <= local_date(now)
     if started and stored.absence_type in NON_DELETABLE_TYPES:
         return _reject(state, event, E304_ABSENCE_NOT_DELETABLE,
-                       f"a current or historical absence (start date today or earlier) of type "
+                       # The type is a symbol of the schema's enum, not text the publisher wrote.
+                       f"absence_type: a current or historical absence (start date today or earlier) of type "
                        f"{stored.absence_type.value} may not be deleted (R6.2)")
 
     details: dict[str, str] = {

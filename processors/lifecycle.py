@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
-from processors.clock import add_days, add_months, has_passed, passed_at
+from processors.clock import add_days, add_months, has_passed
 from processors.events import (
     CaseCreated,
     ContractConcluded,
@@ -77,12 +77,16 @@ __all__ = [
 ]
 
 
+# Reasons name the field and the rule, never a value the publisher sent (nor one kept from an
+# earlier event, such as the date of death): they go to the dead-letter headers and the log, which
+# outlive the citizen. The letter's sealed value holds the event for whoever may open it.
 def _deceased(state: CitizenState, event: Event) -> Decision:
-    return reject(state, event, E301_CITIZEN_DECEASED, f"citizen died on {state.deceased_on}; no new facts (R7.3)")
+    return reject(state, event, E301_CITIZEN_DECEASED, "the citizen has died; no new facts are accepted (R7.3)")
 
 
-def _unknown_case(state: CitizenState, event: Event, case_id: str) -> Decision:
-    return reject(state, event, E302_UNKNOWN_CASE, f"case {case_id!r} is not known for this citizen")
+def _unknown_case(state: CitizenState, event: Event) -> Decision:
+    return reject(state, event, E302_UNKNOWN_CASE, "case_id: no case with this case_id is known for the citizen; "
+                  "publish its CaseCreated first (R1.1), then replay this event")
 
 
 def _case_from(event: CaseCreated) -> CaseState:
@@ -128,7 +132,9 @@ def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> D
     if known is not None:
         if _creation_facts(known) == _creation_facts(case):
             return Decision(state=state)  # a replay of the same creation
-        return reject(state, event, E306_CASE_ALREADY_EXISTS, f"case {event.case_id!r} exists with other facts")
+        return reject(state, event, E306_CASE_ALREADY_EXISTS,
+                      "case_id: a case with this case_id already exists with other facts; give a new case a new "
+                      "case_id (R1.1)")
 
     outputs: list[Output] = [_case_notice(state, KIND_CASE_CREATED, "R1.1", case, event, {
         "receiving_municipality": case.receiving_municipality,
@@ -177,7 +183,7 @@ def on_handover_date_passed(state: CitizenState, event: HandoverDatePassed, now:
         return _deceased(state, event)
     case = state.cases.get(event.case_id)
     if case is None:
-        return _unknown_case(state, event, event.case_id)
+        return _unknown_case(state, event)
     if case.handover_passed:
         return Decision(state=state)
     return mark_handover_passed(state, case, event)
@@ -193,10 +199,10 @@ def on_contract_concluded(state: CitizenState, event: ContractConcluded, now: da
         return _deceased(state, event)
     case = state.cases.get(event.case_id)
     if case is None:
-        return _unknown_case(state, event, event.case_id)
+        return _unknown_case(state, event)
     if not _has_goal(event):
         return reject(state, event, E303_CONTRACT_WITHOUT_GOAL,
-                      f"contract for case {event.case_id!r} states neither an employment nor an education goal (R5.2)")
+                      "employment_goal, education_goal: the contract states neither; set at least one (R5.2)")
     if case.contract_concluded_on is not None:
         # *Assumption*: the first conclusion is the R5.1 fact; later changes are follow-ups.
         return Decision(state=state)
@@ -216,7 +222,7 @@ def on_follow_up_held(state: CitizenState, event: FollowUpHeld, now: datetime) -
         return _deceased(state, event)
     case = state.cases.get(event.case_id)
     if case is None:
-        return _unknown_case(state, event, event.case_id)
+        return _unknown_case(state, event)
     if case.goals_met:
         return Decision(state=state)
     older = case.last_follow_up_on is not None and event.held_date <= case.last_follow_up_on
@@ -240,7 +246,7 @@ def on_follow_up_held(state: CitizenState, event: FollowUpHeld, now: datetime) -
 
 
 def on_data_area_fetch_requested(state: CitizenState, event: DataAreaFetchRequested, now: datetime) -> Decision:
-    """R2.3: refuse a fetch from a closed data area, saying which, since when and why.
+    """R2.3: refuse a fetch from a closed data area, saying which area, which date closed it and why.
 
     The area counts as closed once its takeover date has passed by ``now`` even if the R2.1
     deadline has not fired yet, so deadline-service lag never lets a late fetch through.
@@ -250,16 +256,17 @@ def on_data_area_fetch_requested(state: CitizenState, event: DataAreaFetchReques
         return _deceased(state, event)
     case = state.cases.get(event.case_id)
     if case is None:
-        return _unknown_case(state, event, event.case_id)
+        return _unknown_case(state, event)
     closing = AREA_CLOSES_ON[event.data_area]
     closes_on = closing.date_of(case)
     if event.data_area not in case.closed_areas and not has_passed(closes_on, now):
         return Decision(state=state)
-    since = passed_at(closes_on).isoformat()
+    # The case is named by the record's case_id field and the closing date by the area's
+    # DataAreaClosed record; the reason repeats neither (see _deceased).
     reason = (
-        f"{E305_DATA_AREA_CLOSED}: data area {event.data_area.value} of case {case.case_id} is closed since "
-        f"{since} (00:00 Europe/Copenhagen after its {closing.date_name} {iso(closes_on)}); once that date "
-        f"has passed nothing more is fetched from the asylum operator for the area (R2.1-R2.3)"
+        f"{E305_DATA_AREA_CLOSED}: data area {event.data_area.value} of this case is closed: its "
+        f"{closing.date_name} has passed (an area closes at 00:00 Europe/Copenhagen the day after that date), "
+        f"and once it has nothing more is fetched from the asylum operator for the area (R2.1-R2.3)"
     )
     refused = FetchRefused(
         output_id=deterministic_id(state.citizen_key, "R2.3", case.case_id, event.data_area.value, event.event_id),

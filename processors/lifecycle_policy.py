@@ -67,7 +67,8 @@ E306_CASE_ALREADY_EXISTS = reference.E306_CASE_ALREADY_EXISTS
 
 @dataclass(frozen=True, slots=True)
 class AreaClosing:
-    """R2.2: which of the case's dates closes a data area, and its name in refusal reasons."""
+    """R2.2: which of the case's dates closes a data area, and how refusal reasons name it (by
+    its CaseCreated fields, never by its value)."""
 
     date_name: str
     date_of: Callable[[CaseState], date]
@@ -76,10 +77,13 @@ class AreaClosing:
 # R2.2: the date whose passing closes each data area. Other information and attachments
 # close on the handover date (*assumption*, DOMAIN.md R2.2).
 AREA_CLOSES_ON: Mapping[DataArea, AreaClosing] = MappingProxyType({
-    DataArea.CV: AreaClosing("CV takeover date", lambda case: case.cv_takeover_date),
-    DataArea.INTEGRATION_CONTRACT: AreaClosing("contract takeover date", lambda case: case.contract_takeover_date),
-    DataArea.OTHER_INFORMATION: AreaClosing("handover date", lambda case: case.handover_date),
-    DataArea.ATTACHMENTS: AreaClosing("handover date", lambda case: case.handover_date),
+    DataArea.CV: AreaClosing("CV takeover date (early_cv_takeover_date, else handover_date)",
+                             lambda case: case.cv_takeover_date),
+    DataArea.INTEGRATION_CONTRACT: AreaClosing(
+        "contract takeover date (early_contract_takeover_date, else handover_date)",
+        lambda case: case.contract_takeover_date),
+    DataArea.OTHER_INFORMATION: AreaClosing("handover date (handover_date)", lambda case: case.handover_date),
+    DataArea.ATTACHMENTS: AreaClosing("handover date (handover_date)", lambda case: case.handover_date),
 })
 
 

@@ -66,5 +66,6 @@ _CPR_SHAPED = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
 def without_values(message: str) -> str:
     """A rejection message with anything that looks like a value the publisher sent masked: quoted
     text (``case 'c-1'``) and CPR-shaped digits (a CPR in the wrong field). Messages should name
-    fields only; this is the last line, for the rules that still quote what they were given."""
+    fields only (``tests/streams/test_rejection_reasons_carry_no_values.py`` holds the core to
+    that); this is the second line, for a message that quotes what it was given all the same."""
     return _CPR_SHAPED.sub("<digits>", _QUOTED.sub("<value>", message))

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,17 +50,25 @@ class Msg:
     timestamp: float = 1700000000.0
 
 
+class RecordingProducer:
+    """The ``streams.outbox.Producer`` contract in memory: one partition, every record kept."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
+
+    async def partition_for(self, topic: str, key: bytes | None) -> int:
+        return 0
+
+    async def send(self, records: Mapping[tuple[str, int], Sequence[Any]]) -> dict[tuple[str, int], int]:
+        for (topic, _partition), batch in records.items():
+            self.sent.extend((topic, key, value, list(headers)) for key, value, headers in batch)
+        return {tp: len(batch) - 1 for tp, batch in records.items()}
+
+
 def _rig() -> tuple[DeadLetters, Sealer, list[tuple[str, bytes | None, bytes | None, Any]]]:
-    sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
-
-    async def raw_send(topic: str, key: bytes | None, value: bytes | None, partition: int | None, headers: Any) -> Any:
-        sent.append((topic, key, value, headers))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
+    producer = RecordingProducer()
     sealer = Sealer(MemoryKeys(), dev_mode=True)  # type: ignore[arg-type]
-    return DeadLetters(KafkaSender(raw_send, 1_000_000), sealer, Metrics(), "dfdg-test"), sealer, sent
+    return DeadLetters(KafkaSender(producer, 1_000_000), sealer, Metrics(), "dfdg-test"), sealer, producer.sent
 
 
 def _everything(record: tuple[str, bytes | None, bytes | None, Any]) -> bytes:
