@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from streams.metrics import Metrics
 from streams.origin import unpack_envelope
 from streams.outbox import KafkaSender
 from streams.sealing import Sealer, event_aad, origin_aad
+from tests.recording_producer import RecordingProducer
 from tests.synthetic import synthetic_cpr
 
 CPR = synthetic_cpr(random.Random("dead-letter-keys"))
@@ -48,21 +48,6 @@ class Msg:
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     timestamp: float = 1700000000.0
-
-
-class RecordingProducer:
-    """The ``streams.outbox.Producer`` contract in memory: one partition, every record kept."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
-
-    async def partition_for(self, topic: str, key: bytes | None) -> int:
-        return 0
-
-    async def send(self, records: Mapping[tuple[str, int], Sequence[Any]]) -> dict[tuple[str, int], int]:
-        for (topic, _partition), batch in records.items():
-            self.sent.extend((topic, key, value, list(headers)) for key, value, headers in batch)
-        return {tp: len(batch) - 1 for tp, batch in records.items()}
 
 
 def _rig() -> tuple[DeadLetters, Sealer, list[tuple[str, bytes | None, bytes | None, Any]]]:

@@ -3,9 +3,7 @@ the live page that shows it, and the retry it sends when a failed delivery's bac
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +19,7 @@ from streams.outbox import KafkaSender
 from streams.saga_watch import SagaWatch
 from streams.web import PipelineStatus, Readiness, build_web_app
 from tests.processors.test_deceased import NOW, SHA, _saga
+from tests.recording_producer import RecordingProducer
 
 
 def _watch() -> SagaWatch:
@@ -63,22 +62,14 @@ async def test_r7_2_the_live_page_shows_waiting_sagas() -> None:
 
 async def test_r7_2_a_failed_delivery_is_woken_once_its_backoff_is_over() -> None:
     watch, codec = _watch(), Codec.default()
-    sent: list[tuple[str, bytes | None, Any, int | None]] = []
-
-    async def raw(topic: str, key: bytes | None, value: bytes | None, partition: int | None,
-                  headers: Any) -> asyncio.Future[None]:
-        sent.append((topic, key, value, partition))
-        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        acked.set_result(None)
-        return acked
-
-    sender = KafkaSender(raw, 1_000_000)
+    producer = RecordingProducer()
+    sender = KafkaSender(producer, 1_000_000)
     assert await watch.wake_due(NOW, lambda: {0, 1, 2}, sender, codec, "dfdg.archive-receipts") == 0
     after = NOW + DELIVERY_RETRY_FIRST
     assert await watch.wake_due(after, lambda: {1, 2}, sender, codec, "dfdg.archive-receipts") == 0  # not owned
     assert await watch.wake_due(after, lambda: {0, 1, 2}, sender, codec, "dfdg.archive-receipts") == 1
     assert await watch.wake_due(after, lambda: {0, 1, 2}, sender, codec, "dfdg.archive-receipts") == 0  # once
-    [(topic, key, value, partition)] = sent
+    [(topic, key, value, _, partition)] = producer.records
     retry = codec.decode(value or b"")
     assert isinstance(retry, ArchiveRetry) and retry.requested_by == RETRY_BY_TIMER
     assert (topic, key, partition) == ("dfdg.archive-receipts", b"k-failed", 0)
