@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.partitioning import murmur2
 
-__all__ = ["BatchProducer", "Record", "RecordTooLarge"]
+__all__ = ["BatchProducer", "Record"]
 
 # (key, value, headers) of one record.
 Record = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
@@ -32,10 +33,9 @@ Record = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
 BATCH_BYTES = 512 * 1024
 # Citizen keys whose partition hash is kept; cleared when full (a cache, not a registry).
 HASH_CACHE_KEYS = 200_000
-
-
-class RecordTooLarge(ValueError):
-    """A record does not fit an empty batch; ``KafkaSender.fits`` should have refused it."""
+# How long a topic's partition count is trusted: partitions added to a topic are used (and
+# keys placed as Kafka's default partitioner would) within this many seconds.
+PARTITIONS_REFRESH_S = 60.0
 
 
 class BatchProducer:
@@ -46,7 +46,7 @@ class BatchProducer:
                             max_batch_size=min(BATCH_BYTES, max_record_bytes), max_request_size=max_record_bytes,
                             **client_config)
         self._producer: AIOKafkaProducer | None = None
-        self._partition_counts: dict[str, int] = {}
+        self._partition_counts: dict[str, tuple[float, int]] = {}
         self._hashes: dict[bytes, int] = {}
         self._round_robin = itertools.count()
         self._started: asyncio.Future[None] | None = None
@@ -64,10 +64,12 @@ class BatchProducer:
             await self._producer.stop()
 
     async def partition_for(self, topic: str, key: bytes | None) -> int:
-        count = self._partition_counts.get(topic)
-        if count is None:
+        now = time.monotonic()
+        known = self._partition_counts.get(topic)
+        if known is None or now - known[0] > PARTITIONS_REFRESH_S:
             await self.start()
-            count = self._partition_counts[topic] = len(await self._live().partitions_for(topic))
+            known = self._partition_counts[topic] = (now, len(await self._live().partitions_for(topic)))
+        count = known[1]
         if key is None:
             return next(self._round_robin) % count
         digest = self._hashes.get(key)
@@ -84,13 +86,12 @@ class BatchProducer:
         for (topic, partition), rows in records.items():
             batch, count = self._live().create_batch(), 0
             for key, value, headers in rows:
+                # A full batch goes out and a new one takes the record; an empty batch takes any
+                # record (KafkaSender.fits keeps them under the producer's limit).
                 if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                    if count == 0:
-                        raise RecordTooLarge(f"a record for {topic} does not fit an empty batch")
                     submitted.append(((topic, partition), count, await self._submit(batch, topic, partition)))
                     batch, count = self._live().create_batch(), 0
-                    if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                        raise RecordTooLarge(f"a record for {topic} does not fit an empty batch")
+                    batch.append(key=key, value=value, timestamp=None, headers=list(headers))
                 count += 1
             if count:
                 submitted.append(((topic, partition), count, await self._submit(batch, topic, partition)))

@@ -86,7 +86,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     sender = KafkaSender(producer, MAX_RECORD_BYTES)
     # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
     keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
-                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped))
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
     sealer = Sealer(keys, settings.dev_mode)
 
     async def ensure_notify_topic(name: str) -> None:

@@ -107,7 +107,7 @@ class CitizenStep:
             await self._dead_letters.send(msg, key or "unkeyed", E901_PROCESSING_FAILED, _failure_message(exc),
                                           type(exc).__name__, sealed_value=msg.value or b"")
             return
-        before = citizen.snapshot()
+        before, sent_before = citizen.snapshot(), box.mark()
         try:
             if msg.topic == self._receipts_topic:
                 await self._saga.on_archive_answer(citizen, self._archive_answer(msg), now, box)
@@ -118,7 +118,9 @@ class CitizenStep:
             # is the only chance to send it before a worker restores from the changelog.
             citizen.handled = True
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
+            # Neither its state nor its outputs: a half-handled death must not notify anyone.
             batch[key] = before
+            box.rollback(sent_before)
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                       citizen=key[:12], error=type(exc).__name__)
             await self._dead_letters.send(msg, key, E901_PROCESSING_FAILED, _failure_message(exc),

@@ -50,9 +50,11 @@ class Door:
         await self._sealer.keys.ensure(self._owner(msg, result) for msg, result in results)
         with Outbox() as box:
             for msg, result in results:
+                mark = box.mark()
                 try:
                     await self._pass_on(msg, result)
                 except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
+                    box.rollback(mark)
                     log.error("door failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                               error=type(exc).__name__)
                     await self._dead_letters.send(msg, self._owner(msg, result), E901_PROCESSING_FAILED,

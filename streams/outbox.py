@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["KafkaSender", "Outbox", "OutputTooLarge", "Producer"]
+__all__ = ["KafkaSender", "Mark", "Outbox", "OutputTooLarge", "Producer"]
 
 Headers = Sequence[tuple[str, bytes]]
 Record = tuple[bytes | None, bytes | None, Headers]
@@ -40,14 +40,28 @@ class OutputTooLarge(ValueError):
     """A record is over the producer's size limit; the step turns its cause into a dead letter."""
 
 
-class Outbox:
-    """The unacknowledged sends of one step. Use as ``with Outbox() as box: ...; await box.acknowledged()``."""
+class Mark(NamedTuple):
+    """Where the outbox stood before one message was handled (``Outbox.mark``)."""
 
-    __slots__ = ("_count", "_offsets", "_pending", "_producer", "_token")
+    flushes: int
+    lengths: dict[tuple[str, int], int]
+
+
+class Outbox:
+    """The unacknowledged sends of one step. Use as ``with Outbox() as box: ...; await box.acknowledged()``.
+
+    Records sent with ``first=True`` (key rows) go out, and are acknowledged, before the others
+    of the same flush: a subscriber never sees a notification whose key is not on its key topic
+    yet. A message that fails is rolled back to its ``mark``: none of its outputs is sent, as
+    none of its state is kept. Key rows stay (harmless: a key nobody uses, shredded with the
+    citizen), because the sealer remembers that it has published them."""
+
+    __slots__ = ("_first", "_flushes", "_offsets", "_pending", "_producer", "_token")
 
     def __init__(self) -> None:
+        self._first: dict[tuple[str, int], list[Record]] = {}
         self._pending: dict[tuple[str, int], list[Record]] = {}
-        self._count = 0
+        self._flushes = 0
         self._producer: Producer | None = None
         self._offsets: dict[tuple[str, int], int] = {}
         self._token: Any = None
@@ -60,21 +74,38 @@ class Outbox:
         _current.reset(self._token)
 
     def __len__(self) -> int:
-        return self._count
+        return sum(map(len, self._first.values())) + sum(map(len, self._pending.values()))
 
-    def add(self, producer: Producer, topic: str, partition: int, record: Record) -> None:
+    def add(self, producer: Producer, topic: str, partition: int, record: Record, first: bool = False) -> None:
         self._producer = producer
-        self._pending.setdefault((topic, partition), []).append(record)
-        self._count += 1
+        (self._first if first else self._pending).setdefault((topic, partition), []).append(record)
+
+    def mark(self) -> Mark:
+        return Mark(self._flushes, {tp: len(rows) for tp, rows in self._pending.items()})
+
+    def rollback(self, mark: Mark) -> None:
+        """Forget the records collected since ``mark`` (those already acknowledged stay sent)."""
+        if mark.flushes != self._flushes:
+            self._pending = {}  # everything collected since the last flush came after the mark
+            return
+        for tp in list(self._pending):
+            kept = mark.lengths.get(tp, 0)
+            if kept:
+                del self._pending[tp][kept:]
+            else:
+                del self._pending[tp]
 
     async def acknowledged(self) -> int:
         """Send every collected record and wait for all; raises the first delivery error.
         Returns how many were sent."""
-        pending, count = self._pending, self._count
-        self._pending, self._count = {}, 0
-        if pending and self._producer is not None:
-            for tp, offset in (await self._producer.send(pending)).items():
-                self._offsets[tp] = max(offset, self._offsets.get(tp, -1))
+        count = len(self)
+        first, pending = self._first, self._pending
+        self._first, self._pending = {}, {}
+        self._flushes += 1
+        for records in (first, pending):
+            if records and self._producer is not None:
+                for tp, offset in (await self._producer.send(records)).items():
+                    self._offsets[tp] = max(offset, self._offsets.get(tp, -1))
         return count
 
     def last_offsets(self, topic: str) -> dict[int, int]:
@@ -93,7 +124,8 @@ class KafkaSender:
         return record_size(key, value, headers) <= self.max_record_bytes
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
-                   partition: int | None = None) -> None:
+                   partition: int | None = None, first: bool = False) -> None:
+        """``first``: a key row, sent before the records that need it (see ``Outbox``)."""
         if not self.fits(key, value, headers):
             raise OutputTooLarge(f"a record for {topic} is {record_size(key, value, headers)} bytes, "
                                  f"over the producer's limit of {self.max_record_bytes}")
@@ -104,7 +136,7 @@ class KafkaSender:
         if box is None:
             await self._producer.send({(topic, partition): [record]})
         else:
-            box.add(self._producer, topic, partition, record)
+            box.add(self._producer, topic, partition, record, first)
 
 
 def record_size(key: bytes | None, value: bytes | None, headers: Headers | None) -> int:
