@@ -141,8 +141,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     @app.on_rebalance_complete.connect
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
-        timer.rebuild()
-        sagas.rebuild(repo.headers())
+        sagas.clear()
+        timer.rebuild(also=lambda key, header: sagas.update(key, header.partition, header.saga, header.erased))
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 

@@ -6,13 +6,14 @@ rebalance, so a deadline is never lost with a worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from processors.events import DeadlineDue
-from processors.model import deterministic_id
+from processors.model import Deadline, deterministic_id
 from schemas.codec import Codec
 from streams.citizen_repo import CitizenRepository
+from streams.citizen_rows import RowHeader
 from streams.clock import Clock
 from streams.deadlines import DeadlineIndex
 from streams.logs import get_logger
@@ -36,8 +37,17 @@ class DeadlineTimer:
         self._owned = owned_partitions
         self.ready = False
 
-    def rebuild(self) -> None:
-        self._index.rebuild((key, h.partition, h.pending) for key, h in self._repo.headers() if not h.erased)
+    def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
+        """The index from every row header; ``also`` sees each header on the way (one scan of
+        the table for everything rebuilt after a rebalance, not one per consumer)."""
+        def pending() -> Iterator[tuple[str, int, Iterable[Deadline]]]:
+            for key, header in self._repo.headers():
+                if also is not None:
+                    also(key, header)
+                if not header.erased:
+                    yield key, header.partition, header.pending
+
+        self._index.rebuild(pending())
         self.ready = True
         log.info("deadline index rebuilt", pending=len(self._index), partitions=sorted(self._owned()))
 

@@ -154,3 +154,20 @@ def test_r3_1_the_timer_rebuilds_from_the_citizens_table_without_erased_or_broke
     timer.rebuild()
     assert timer.ready and len(index) == 2
     assert sorted((e.citizen_key, e.partition) for e in index.pop_due(T0, {0, 1})) == [("a", 0), ("b", 1)]
+
+
+def test_r3_1_one_scan_of_the_table_rebuilds_the_index_and_shows_every_header_to_the_others() -> None:
+    # After a rebalance the saga watch is rebuilt from the same scan: every readable header,
+    # erased ones included (the watch drops those itself), the broken row logged and skipped.
+    table = {
+        b"a": _row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")]),
+        b"gone": _row(1, [], erased=True),
+        b"broken": b"R2\x00\x00\x00\x05{nope",
+    }
+    seen: list[tuple[str, bool]] = []
+    index = DeadlineIndex()
+    repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
+    timer = DeadlineTimer(index, repo, None, None, None, "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
+    timer.rebuild(also=lambda key, header: seen.append((key, header.erased)))
+    assert sorted(seen) == [("a", False), ("gone", True)]
+    assert len(index) == 1
