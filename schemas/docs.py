@@ -75,7 +75,7 @@ def render_events_markdown() -> str:
         "| `avro-schema` | full name of the record, e.g. `dk.dfdg.events.CaseCreated` |",
         "",
         "A dead letter is keyed by the citizen key (a digest of its coordinates when the message names no",
-        "citizen). It keeps the original value, key and headers byte for byte, sealed with the citizen's",
+        "citizen). It keeps the original value, key and headers (byte for byte unless `dlq.truncated` says the value was cut to fit, and without the pipeline's own `dfdg.origin.*`/`dlq.*` headers), sealed with the citizen's",
         "data key (docs/security.md), so deleting the citizen deletes them too; `dfdg dead-letters show`",
         "opens one for an operator with the master key. Its clear headers:",
         "",

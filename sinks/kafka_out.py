@@ -1,6 +1,6 @@
 """Outputs to Kafka: notifications on subscriber topics, data-area-closed and fetch refusals,
-dead letters. One adapter over a ``send`` function, so the same code runs on Faust's producer
-in the worker and on a plain aiokafka producer in tools and tests."""
+dead letters. One adapter over a ``send`` function, so the same code runs on the worker's batch
+producer (through its step's outbox) and on a plain aiokafka producer in tools and tests."""
 
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ from streams.keystore import KeyStore, UnknownKey
 from streams.origin import Origin, origin_headers, pack_envelope, strip_origin
 
 # A subscriber's key-encryption key is read once a minute at most, not for every new citizen
-# it is told about (a file read and, in dev mode, a derivation): a KEK file an operator
-# replaces is in use within this many seconds.
+# it is told about (a file read and, in dev mode, a derivation). A replaced KEK file wraps new
+# keys within this many seconds; keys wrapped before stay wrapped with the old KEK (there is
+# no re-wrapping, so a KEK is not rotated by replacing its file).
 KEK_REFRESH_S = 60.0
 
 __all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "origin_aad", "state_aad"]
@@ -103,7 +104,7 @@ class Sealer:
         key = notify_key_for(await self.keys.key_for(citizen), recipient)
         marker = (citizen, recipient, key.key_id)
         if marker not in self._published:
-            # The recipient's key reaches its key topic before the notification that needs it.
+            # Sent as a key row (first=True): acknowledged before the notification that needs it.
             wrapped = wrap_for_subscriber(self._kek(recipient), key, citizen, recipient)
             await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
             self._published.add(marker)
