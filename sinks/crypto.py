@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,13 +51,17 @@ class DataKey:
     def generate(cls) -> DataKey:
         return cls(os.urandom(16), AESGCM.generate_key(bit_length=256))
 
+    @property
+    def cipher(self) -> AESGCM:
+        return _cipher(self.secret)
+
     def __repr__(self) -> str:  # keys must not end up in logs through a repr
         return f"DataKey(key_id={self.key_id.hex()})"
 
 
 def seal(key: DataKey, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(12)
-    return SEALED_MARKER + key.key_id + nonce + AESGCM(key.secret).encrypt(nonce, plaintext, aad)
+    return SEALED_MARKER + key.key_id + nonce + key.cipher.encrypt(nonce, plaintext, aad)
 
 
 def is_sealed(value: bytes | None) -> bool:
@@ -74,17 +79,37 @@ def open_sealed(key: DataKey, value: bytes, aad: bytes) -> bytes:
         raise CryptoError("sealed with another key")
     nonce = value[18:30]
     try:
-        return AESGCM(key.secret).decrypt(nonce, value[_HEADER:], aad)
+        return key.cipher.decrypt(nonce, value[_HEADER:], aad)
     except Exception as exc:  # InvalidTag: tampered, or wrong associated data
         raise CryptoError("sealed value does not open (tampered or wrong context)") from exc
+
+
+# Making an AES-GCM context costs several times the sealing of a small value, and a step uses
+# the same citizen's key several times; but a context takes ~2 KiB, so only the most recently
+# made ones are kept (a million citizens' keys would need gigabytes).
+CIPHER_CACHE_KEYS = 4096
+_ciphers: dict[bytes, AESGCM] = {}
+
+
+def _cipher(secret: bytes) -> AESGCM:
+    cipher = _ciphers.get(secret)
+    if cipher is None:
+        if len(_ciphers) >= CIPHER_CACHE_KEYS:
+            del _ciphers[next(iter(_ciphers))]  # the oldest made
+        cipher = _ciphers[secret] = AESGCM(secret)
+    return cipher
 
 
 def derive_key(key: DataKey, purpose: str) -> DataKey:
     """A key for one purpose (e.g. one subscriber) from a citizen's key: shredding the citizen's
     key shreds every derived one, and one subscriber's key opens nothing of another's."""
-    secret = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(key.secret)
-    key_id = hmac.new(key.key_id, purpose.encode(), hashlib.sha256).digest()[:16]
-    return DataKey(key_id, secret)
+    return _derived(key.secret, key.key_id, purpose)
+
+
+@lru_cache(maxsize=CIPHER_CACHE_KEYS)
+def _derived(secret: bytes, key_id: bytes, purpose: str) -> DataKey:
+    derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret)
+    return DataKey(hmac.new(key_id, purpose.encode(), hashlib.sha256).digest()[:16], derived)
 
 
 class MasterKey:
