@@ -14,17 +14,19 @@ Each bound is an *assumption* (the sources give none) and lives here only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from processors.deceased import ArchiveSaga, retry_delivery
 
 __all__ = [
+    "DEFAULT_RETRY_POLICY",
     "DELIVERY_RETRY_CAP",
     "DELIVERY_RETRY_FIRST",
     "RETRY_BY_OPERATOR",
     "RETRY_BY_TIMER",
     "WAITING_STEPS",
+    "RetryPolicy",
     "delivery_allowed",
     "delivery_backoff",
     "oldest_wait_seconds",
@@ -41,6 +43,24 @@ __all__ = [
 DELIVERY_RETRY_FIRST = timedelta(seconds=30)
 DELIVERY_RETRY_CAP = timedelta(hours=1)
 
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """The backoff after failed deliveries: ``first`` after the first failure, doubling, at most ``cap``.
+
+    Production uses ``DEFAULT_RETRY_POLICY`` (the assumptions above). Only tests pass another, to
+    watch a retry within seconds (``DFDG_ARCHIVE_RETRY_*_SECONDS``, dev mode only: streams.settings)."""
+
+    first: timedelta = DELIVERY_RETRY_FIRST
+    cap: timedelta = DELIVERY_RETRY_CAP
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.first <= self.cap:
+            raise ValueError(f"a retry policy needs 0 < first <= cap, not first={self.first}, cap={self.cap}")
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
 # Who asked for a retry (ArchiveRetry.requested_by): the worker's backoff timer or an operator.
 RETRY_BY_TIMER = "backoff"
 RETRY_BY_OPERATOR = "operator"
@@ -49,19 +69,24 @@ RETRY_BY_OPERATOR = "operator"
 WAITING_STEPS = ("pending", "delivered", "rejected")
 
 
-def delivery_backoff(failures: int) -> timedelta:
+def delivery_backoff(failures: int, policy: RetryPolicy = DEFAULT_RETRY_POLICY) -> timedelta:
     """How long to wait after the ``failures``-th failed delivery in a row (1, 2, ...)."""
-    doublings = min(max(failures - 1, 0), 20)  # 2**20 * 30 s is far past the cap; no overflow
-    wait: timedelta = DELIVERY_RETRY_FIRST * int(2**doublings)
-    return min(wait, DELIVERY_RETRY_CAP)
+    doubled = 2 ** max(failures - 1, 0)
+    # Compared before multiplying: a long run of failures would overflow a timedelta.
+    if doubled >= policy.cap / policy.first:
+        return policy.cap
+    wait: timedelta = policy.first * doubled
+    return wait
 
 
-def on_delivery_failed(saga: ArchiveSaga, now: datetime, error: str) -> ArchiveSaga:
+def on_delivery_failed(saga: ArchiveSaga, now: datetime, error: str,
+                       policy: RetryPolicy = DEFAULT_RETRY_POLICY) -> ArchiveSaga:
     """A delivery failed: stay pending, and try again after the backoff."""
     if saga.step != "pending" or not saga.areas_to_archive:
         return saga
     failures = saga.failed_deliveries + 1
-    return replace(saga, failed_deliveries=failures, retry_at=now + delivery_backoff(failures), last_error=error)
+    return replace(saga, failed_deliveries=failures, retry_at=now + delivery_backoff(failures, policy),
+                   last_error=error)
 
 
 def delivery_allowed(saga: ArchiveSaga, now: datetime) -> bool:

@@ -24,7 +24,13 @@ import asyncio
 from datetime import UTC, datetime
 
 from processors.archival import build_package_content
-from processors.archive_retry import delivery_allowed, on_delivery_failed, on_retry_requested
+from processors.archive_retry import (
+    DEFAULT_RETRY_POLICY,
+    RetryPolicy,
+    delivery_allowed,
+    on_delivery_failed,
+    on_retry_requested,
+)
 from processors.deceased import (
     ArchiveSaga,
     AwaitReceipt,
@@ -68,9 +74,13 @@ audit = get_logger("dfdg.audit")
 
 class SagaRunner:
     def __init__(self, outputs: KafkaOutputs, sender: KafkaSender, codec: Codec, sealer: Sealer,
-                 archive_inbox: object, metrics: Metrics, crash: CrashPoints, watch: SagaWatch | None = None) -> None:
+                 archive_inbox: object, metrics: Metrics, crash: CrashPoints, watch: SagaWatch | None = None,
+                 retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY) -> None:
         self._outputs = outputs
-        self.watch = watch or SagaWatch()
+        self._retry_policy = retry_policy
+        # Not ``watch or SagaWatch()``: an empty watch has len 0, so it is falsy, and the runner
+        # would fill a private one the timer and the gauges never see.
+        self.watch = watch if watch is not None else SagaWatch()
         self._sender = sender
         self._codec = codec
         self._sealer = sealer
@@ -168,7 +178,7 @@ class SagaRunner:
             delivery = await asyncio.to_thread(deliver, self._inbox, content)  # type: ignore[arg-type]
         except (ArchiveSinkError, OSError) as exc:
             # Retried with capped backoff; the row records when (state after the failed effect).
-            citizen.saga = on_delivery_failed(saga, now, type(exc).__name__)
+            citizen.saga = on_delivery_failed(saga, now, type(exc).__name__, self._retry_policy)
             self._metrics.event_out("ArchiveAlert")
             retry_at = citizen.saga.retry_at.isoformat() if citizen.saga.retry_at else None
             log.error("ALERT archive delivery failed", citizen=citizen.key[:12], package_id=saga.package_id,

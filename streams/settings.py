@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from processors.archive_retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from sinks.config import ConfigError, dev_mode
 
 __all__ = ["ConfigError", "Settings", "dev_mode"]
@@ -33,6 +35,8 @@ class Settings:
     clock_speed: float
     # How long the publishers' ingress topics keep events, CPR in clear (docs/security.md).
     ingress_retention_days: int = 7
+    # The backoff after a failed archive delivery; another than the default only in tests (dev mode).
+    archive_retry: RetryPolicy = DEFAULT_RETRY_POLICY
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,6 +58,7 @@ class Settings:
             clock=_env("DFDG_NOW", ""),
             clock_speed=float(_env("DFDG_CLOCK_SPEED", "1")),
             ingress_retention_days=_retention_days(_env("DFDG_INGRESS_RETENTION_DAYS", "7")),
+            archive_retry=_archive_retry(dev),
         )
 
 
@@ -67,6 +72,27 @@ def _retention_days(value: str) -> int:
     if not 1 <= days <= 7:
         raise ConfigError(f"DFDG_INGRESS_RETENTION_DAYS must be a whole number of days from 1 to 7, not {value!r}")
     return days
+
+
+_RETRY_FIRST = "DFDG_ARCHIVE_RETRY_FIRST_SECONDS"
+_RETRY_CAP = "DFDG_ARCHIVE_RETRY_CAP_SECONDS"
+
+
+def _archive_retry(dev_mode: bool) -> RetryPolicy:
+    """The archive delivery backoff. For tests only: they watch a failed delivery be retried within
+    seconds instead of the 30 s the policy starts with. A deployment keeps the policy's named
+    assumptions (processors.archive_retry), so outside dev mode setting either is refused."""
+    first, cap = os.environ.get(_RETRY_FIRST, ""), os.environ.get(_RETRY_CAP, "")
+    if not first and not cap:
+        return DEFAULT_RETRY_POLICY
+    if not dev_mode:
+        raise ConfigError(f"{_RETRY_FIRST} and {_RETRY_CAP} are for tests (DFDG_DEV_MODE=1); a deployment "
+                          "uses the backoff in processors/archive_retry.py")
+    try:
+        return RetryPolicy(first=timedelta(seconds=float(first)) if first else DEFAULT_RETRY_POLICY.first,
+                           cap=timedelta(seconds=float(cap)) if cap else DEFAULT_RETRY_POLICY.cap)
+    except (ValueError, OverflowError) as exc:
+        raise ConfigError(f"{_RETRY_FIRST}={first!r}, {_RETRY_CAP}={cap!r}: {exc}") from exc
 
 
 # Loud on purpose: anyone who sees this in a log knows pseudonyms are not secret.

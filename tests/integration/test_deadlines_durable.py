@@ -115,6 +115,13 @@ def _handover_passed(notes: list[Notification]) -> list[Notification]:
     return [n for n in notes if n.kind == "handover-date-passed"]
 
 
+OPENINGS = ("cv-creation-open", "contract-formation-open")
+
+
+def _openings(notes: list[Notification]) -> list[Notification]:
+    return [n for n in notes if n.kind in OPENINGS]
+
+
 def _expected_handover_recipients(citizens: list[Citizen]) -> set[tuple[str, str]]:
     return {(c.key, f"{role}:{c.receiving}") for c in citizens for role in ("jobcenter", "benefits")}
 
@@ -133,11 +140,13 @@ async def _assert_fired_once(bootstrap: str, citizens: list[Citizen]) -> str:
     assert {(n.citizen_key, n.recipient) for n in handover} == _expected_handover_recipients(citizens)
     distinct_handover = {n.notification_id for n in handover}
     assert len(distinct_handover) == 2 * len(citizens)
-    # R2.4: the openings that had no early date open at the handover date, once each.
-    openings = Counter((n.citizen_key, n.kind) for n in {n.notification_id: n for n in notes}.values()
-                       if n.kind not in ("case-created", "handover-date-passed"))
-    for c in citizens:
-        assert sum(v for (k, _), v in openings.items() if k == c.key) == 2, (c, openings)
+    # R2.4: CV creation and contract formation open once each, on the early takeover date when
+    # the case has one, else at the handover date; ``opened_on`` says which.
+    distinct = {n.notification_id: n for n in notes}.values()
+    openings = Counter((n.citizen_key, n.kind) for n in distinct if n.kind in OPENINGS)
+    assert openings == {(c.key, kind): 1 for c in citizens for kind in OPENINGS}, openings
+    opened_on = {(n.citizen_key, n.details.get("opened_on")) for n in distinct if n.kind in OPENINGS}
+    assert opened_on == {(c.key, (c.early or c.handover).isoformat()) for c in citizens}, opened_on
 
     closed = await _closed(bootstrap, keys)
     distinct_closed = {r.event_id: r for r in closed}
@@ -172,7 +181,10 @@ async def test_r3_1_deadlines_fire_once_after_sigkill(bootstrap: str, unique: st
         await _wait_until(all_created, 60, "case-created notifications", workers)
         # Let the table rows reach the changelog (the worker flushes about once a second).
         await asyncio.sleep(2.0)
-        assert not _handover_passed(await _notifications(bootstrap, keys)), "fired before its time"
+        told = await _notifications(bootstrap, keys)
+        assert not _handover_passed(told), "fired before its time"
+        # R2.4: an early takeover date (the day before handover) is still ahead: nothing opens yet.
+        assert not _openings(told), "an area opened before its early takeover date"
         before.kill()  # a crash while every handover deadline is still pending
 
         after_dir = tmp_path / ("fresh" if fresh_data_dir else "first")

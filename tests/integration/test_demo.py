@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dfdg.scenario import build_scenario
@@ -21,6 +22,9 @@ from schemas.records import Notification
 from schemas.topics import DEAD_LETTER
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
+
+# It starts the demo against the test broker: run it with the other broker tests, not the pure ones.
+pytestmark = pytest.mark.kafka
 
 
 async def _all_records(bootstrap: str, prefix: str) -> dict[str, list[tuple[bytes | None, list[tuple[str, bytes]],

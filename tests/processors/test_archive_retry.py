@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from processors.archive_retry import (
     DELIVERY_RETRY_CAP,
     DELIVERY_RETRY_FIRST,
     RETRY_BY_OPERATOR,
     RETRY_BY_TIMER,
+    RetryPolicy,
     delivery_allowed,
     delivery_backoff,
     oldest_wait_seconds,
@@ -64,3 +67,15 @@ def test_r7_2_operators_see_how_many_sagas_wait_and_for_how_long() -> None:
     assert waiting_by_step([]) == {"pending": 0, "delivered": 0, "rejected": 0}
     assert oldest_wait_seconds([pending, delivered], NOW + timedelta(hours=2)) == 7200.0
     assert oldest_wait_seconds([], NOW) == 0.0
+
+
+def test_r7_2_any_backoff_policy_doubles_to_its_cap_and_never_overflows() -> None:
+    policy = RetryPolicy(first=timedelta(hours=1), cap=timedelta(days=1))
+    assert delivery_backoff(2, policy) == timedelta(hours=2)
+    assert delivery_backoff(10_000, policy) == timedelta(days=1)  # not an OverflowError
+    assert delivery_backoff(10_000) == DELIVERY_RETRY_CAP
+    failed = on_delivery_failed(on_delivery_failed(_saga(), NOW, "OSError", policy), NOW, "OSError", policy)
+    assert failed.retry_at == NOW + timedelta(hours=2)
+    for first, cap in ((timedelta(0), timedelta(1)), (timedelta(seconds=3), timedelta(seconds=2))):
+        with pytest.raises(ValueError, match="0 < first <= cap"):
+            RetryPolicy(first=first, cap=cap)
