@@ -49,6 +49,7 @@ from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 from streams.settings import Settings
 from streams.step_policy import BATCH_MAX, BATCH_WITHIN_S, GC_THRESHOLDS, MAX_RECORD_BYTES
+from streams.store_policy import rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 
 __all__ = ["Worker", "build_worker", "prepare_topics"]
@@ -80,7 +81,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     # Deleted citizens' rows are replaced by a marker, and compaction must remove the old
     # versions within a bounded time (R7), not whenever the cleaner gets round to it.
     table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
-                      extra_topic_configs=COMPACTED)
+                      extra_topic_configs=COMPACTED, options=_store_options(settings))
 
     producer = BatchProducer(settings.bootstrap, MAX_RECORD_BYTES, client_config())
     sender = KafkaSender(producer, MAX_RECORD_BYTES)
@@ -165,6 +166,13 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         await operators.refresh()
 
     return Worker(app, operators, timer)
+
+
+def _store_options(settings: Settings) -> dict[str, int] | None:
+    """RocksDB's memory within the worker's budget; other stores take no options."""
+    if not settings.store.startswith("rocksdb"):
+        return None
+    return rocksdb_options(settings.rocksdb_memory_mb, settings.partitions)
 
 
 async def _batches(stream: faust.StreamT) -> AsyncIterator[Sequence[Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from processors.archive_retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from sinks.config import ConfigError, dev_mode
+from streams.store_policy import DEFAULT_ROCKSDB_MEMORY_MB
 
 __all__ = ["ConfigError", "Settings", "dev_mode"]
 
@@ -37,6 +38,8 @@ class Settings:
     ingress_retention_days: int = 7
     # The backoff after a failed archive delivery; another than the default only in tests (dev mode).
     archive_retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    # What the RocksDB stores may take in all (streams.store_policy).
+    rocksdb_memory_mb: int = DEFAULT_ROCKSDB_MEMORY_MB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,7 +62,18 @@ class Settings:
             clock_speed=float(_env("DFDG_CLOCK_SPEED", "1")),
             ingress_retention_days=_retention_days(_env("DFDG_INGRESS_RETENTION_DAYS", "7")),
             archive_retry=_archive_retry(dev),
+            rocksdb_memory_mb=_rocksdb_memory_mb(_env("DFDG_ROCKSDB_MEMORY_MB", str(DEFAULT_ROCKSDB_MEMORY_MB))),
         )
+
+
+def _rocksdb_memory_mb(value: str) -> int:
+    try:
+        megabytes = int(value)
+    except ValueError:
+        megabytes = 0
+    if megabytes < 32:
+        raise ConfigError(f"DFDG_ROCKSDB_MEMORY_MB must be a whole number of MiB, at least 32, not {value!r}")
+    return megabytes
 
 
 def _retention_days(value: str) -> int:
