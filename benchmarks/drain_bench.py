@@ -101,7 +101,11 @@ def _rate(times: list[int]) -> float:
     return len(times) / max(1e-3, (times[-1] - times[0]) / 1000) if len(times) > 1 else float("nan")
 
 
-async def _drain_child(ctx: Context, name: str, args: list[str], source: str, sink: str, n: int) -> Drain:
+async def _drain_child(ctx: Context, name: str, args: list[str], source: str, sink: str, n: int,
+                       keyed_by_citizen: bool) -> Drain:
+    """``keyed_by_citizen``: the child's outputs carry the citizen key (Quix, like the worker);
+    else the input's own key (the raw passthrough). Waiting for both kinds would wait for n
+    outputs that never come, until the timeout."""
     messages = _encode(case_created_batch(n, f"drain-{name}-{ctx.run_id}"))
     await _ensure(ctx.bootstrap, [source], ctx.partitions, {})
     await _ensure(ctx.bootstrap, [sink], ctx.partitions, LOG_APPEND)
@@ -109,7 +113,7 @@ async def _drain_child(ctx: Context, name: str, args: list[str], source: str, si
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wanted = {m[0] for m in messages} | {m[1] for m in messages}
+        wanted = {m[1] if keyed_by_citizen else m[0] for m in messages}
         times = await _collect(ctx.bootstrap, sink, ctx.partitions, {}, wanted, 120 + n / 100)
         cpu = cpu_seconds(proc.pid)
     finally:
@@ -177,11 +181,11 @@ async def _run(ctx: Context) -> list[Figure]:
     try:
         results["raw"] = await _drain_child(ctx, "raw", ["benchmarks.passthrough", bs, f"{prefix}-raw-in",
                                                          f"{prefix}-raw-out", f"{prefix}-raw"],
-                                            f"{prefix}-raw-in", f"{prefix}-raw-out", n)
+                                            f"{prefix}-raw-in", f"{prefix}-raw-out", n, keyed_by_citizen=False)
         results["quix"] = await _drain_child(ctx, "quix", ["benchmarks.quix_app", bs, f"{prefix}-quix-in",
                                                            f"{prefix}-quix-out", f"{prefix}-quix",
                                                            str(ctx.workdir / "quix-drain")],
-                                             f"{prefix}-quix-in", f"{prefix}-quix-out", n)
+                                             f"{prefix}-quix-in", f"{prefix}-quix-out", n, keyed_by_citizen=True)
         results["worker"] = await _drain_worker(ctx, "worker", REPO, n)
         if baseline is not None:
             results["baseline"] = await _drain_worker(ctx, "baseline", baseline, n)
