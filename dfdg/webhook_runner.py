@@ -86,6 +86,10 @@ class _FeedKeys:
     def __init__(self, feed: _Feed) -> None:
         self._feed = feed
 
+    def loaded(self) -> bool:
+        keys = self._feed._keys
+        return keys is not None and keys.loaded()
+
     def known(self, citizen: str) -> DataKey | None:
         keys = self._feed._keys
         return keys.known(citizen) if keys is not None else None
@@ -156,7 +160,7 @@ class _Feed:
             if paused or self._dispatcher is None:
                 await consumer.seek_to_committed()
                 consumer.resume(*consumer.assignment())
-                self._open_dispatcher()
+                await self._open_dispatcher()
                 if paused:
                     log.info("webhooks.resumed", subscriber=self.sub.id)
                 paused = False
@@ -180,11 +184,15 @@ class _Feed:
             pass
         self.changed.clear()
 
-    def _open_dispatcher(self) -> None:
+    async def _open_dispatcher(self) -> None:
         r = self.runner
         # Held bodies are sealed per citizen with the keys that opened their personal part.
         store = FailedDeliveryStore(r.held_dir, self.sub.id, keys=_FeedKeys(self))
         self._lock = lock_store(store)
+        if len(store):
+            # Held rows from before the spool was sealed are sealed or dropped now, not at replay.
+            await self._start_keys()
+            store.settle()
         assert self.sub.webhook_url is not None and self.sub.webhook_secret_ref is not None
         endpoint = WebhookEndpoint(self.sub.id, self.sub.webhook_url, resolve_secret(self.sub.webhook_secret_ref))
         self._dispatcher = WebhookDispatcher(endpoint, store, policy=r.policy,
@@ -235,14 +243,17 @@ class _Feed:
         body: dict[str, Any] = to_jsonable(notification)
         sealed = body.pop("personal", None)
         if sealed is not None:
-            if self._keys is None:
-                self._keys = SubscriberKeys(self.runner.bootstrap, self.sub.id)
-                await self._keys.start()
+            await self._start_keys()
             try:
                 body.update(await self._keys.personal(notification) or {})
             except UnknownKey:
                 log.info("webhooks.personal-gone", subscriber=self.sub.id, notification_id=notification.notification_id)
         return body
+
+    async def _start_keys(self) -> None:
+        if self._keys is None:
+            self._keys = SubscriberKeys(self.runner.bootstrap, self.sub.id)
+            await self._keys.start()
 
     def _in_flight(self) -> int:
         return sum(len(q) for q in self._pending.values())

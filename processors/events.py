@@ -198,7 +198,8 @@ class ScreeningResultMade(Event):
     cpr: str
     result_id: str
     made_date: date
-    score: int = 0
+    # None when the publisher sent no score: a missing result must never pass for a real one.
+    score: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,7 +230,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 )
 
 # One place that knows which fields hold personal data (pseudonymise, encrypt, shred).
-PERSONAL_FIELDS: frozenset[str] = frozenset({"cpr", "name", "job_titles", "employment_goal", "education_goal"})
+PERSONAL_FIELDS: frozenset[str] = frozenset(
+    {"cpr", "name", "job_titles", "employment_goal", "education_goal", "score"})
 
 
 def topic_for(event_type: type[Event]) -> str:

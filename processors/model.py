@@ -140,6 +140,9 @@ class Notice:
     details: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     municipality: str | None = None  # overrides the citizen's municipality (e.g. the receiving one)
     exclude: str | None = None  # the subscriber that caused it gets no echo (R6.3)
+    # Personal fields the recipient is entitled to (R8.2: the screening score). The shell seals
+    # them with the CPR for that recipient alone; ``details`` travel in clear and are never shredded.
+    personal: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

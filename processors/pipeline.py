@@ -19,7 +19,7 @@ from processors.model import CitizenState, Decision, Notice, Output, Rejected, d
 from processors.reference import E301_CITIZEN_DECEASED
 from processors.routing import recipients
 
-__all__ = ["Delivery", "Outcome", "UnhandledEvent", "process", "process_erased"]
+__all__ = ["Delivery", "Outcome", "UnhandledEvent", "process", "process_erased", "sealed_fields"]
 
 Handler = Callable[[CitizenState, Event, datetime], Decision]
 K = TypeVar("K")
@@ -52,6 +52,13 @@ class Delivery:
     notification_id: str
     recipient: str
     notice: Notice
+
+
+def sealed_fields(delivery: Delivery, state: CitizenState) -> dict[str, str]:
+    """What the shell seals into the notification's personal part for its recipient: the CPR it
+    needs to act, and the notice's own personal fields. Empty: the notification carries none."""
+    fields = {"cpr": state.personal.cpr} if state.personal.cpr is not None else {}
+    return {**fields, **delivery.notice.personal}
 
 
 @dataclass(frozen=True, slots=True)

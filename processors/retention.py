@@ -88,7 +88,8 @@ POLICIES: Mapping[str, RetentionPolicy] = _policies(
         archive=False,
         destination=STATISTICS,
         citizen_visible=Period(days=90),
-        # R8.2: the warehouse receives the screening result itself, not only its id and date.
+        # R8.2: the warehouse receives the screening result itself, not only its id and date; it
+        # travels in the notification's sealed personal part, and only when the publisher sent one.
         delivered_fields=("score",),
         note=(
             "the 90 days the citizen sees the result are not enforced here: no subscriber of this pipeline "
@@ -147,7 +148,10 @@ def visible_to_citizen(kind: str, clock_start: date, today: date) -> bool:
 
 
 def _delivered(policy: RetentionPolicy, event: Event) -> Mapping[str, str]:
-    return MappingProxyType({name: str(getattr(event, name)) for name in policy.delivered_fields})
+    # A field the publisher left out (None) is not delivered at all: "None" or a default would
+    # reach the destination looking like a real result.
+    values = {name: getattr(event, name) for name in policy.delivered_fields}
+    return MappingProxyType({name: str(value) for name, value in values.items() if value is not None})
 
 
 def _start_clock(state: CitizenState, event: Event, record_id: str, kind: str, start: date) -> Decision:
@@ -201,10 +205,10 @@ def fire_retention(state: CitizenState, event: Event, now: datetime) -> Decision
                 kind="screening-result-for-statistics",
                 cause_event_id=event.event_id,
                 cause_type="DeadlineDue",
-                details=MappingProxyType({
-                    "record_id": record_id, "kind": kind, "clock_start": start.isoformat(),
-                    **state.record_details.get(record_id, {}),
-                }),
+                details=MappingProxyType({"record_id": record_id, "kind": kind, "clock_start": start.isoformat()}),
+                # The result itself is personal: sealed for the recipient, never in clear details
+                # on a topic kept 30 days and not shredded with the citizen.
+                personal=MappingProxyType(dict(state.record_details.get(record_id, {}))),
             )
         )
     outputs.append(

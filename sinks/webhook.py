@@ -144,14 +144,22 @@ class WebhookDispatcher:
         Re-enables a disabled dispatcher (replay is the operator's act after resuming the
         subscriber). A message delivered on replay leaves the store; one that fails again stays.
         """
+        self.store.settle()  # old clear rows: sealed, or dropped when their citizen was deleted
+        self.shredded += self.store.take_dropped()
         for gone in self.store.unreadable():
             # The citizen was deleted: the held body can no longer be opened, so nothing is sent.
             self.store.remove(gone)
             self.shredded += 1
             log.info("webhook.replay.citizen-deleted", subscriber=self.endpoint.subscriber_id, notification_id=gone)
-        entries = self.store.entries()
+        # Not "deleted": the subscriber's keys are not read yet. Kept, and their citizens' later
+        # messages wait behind them, for a replay once the keys are loaded.
+        waiting = self.store.waiting_citizens()
+        entries = [e for e in self.store.entries() if e.citizen_key not in waiting]
+        if waiting:
+            log.warning("webhook.replay.keys-not-loaded", subscriber=self.endpoint.subscriber_id,
+                        held=len(self.store.waiting()))
         self.disabled = False
-        self._parked.clear()
+        self._parked = set(waiting)
         by_citizen: dict[str, list[_Item]] = {}
         loop = asyncio.get_running_loop()
         for e in entries:

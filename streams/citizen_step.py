@@ -27,7 +27,7 @@ from typing import Any
 
 from processors.events import CitizenDeceased, Event
 from processors.model import DataAreaClosedOut, DeletionRequested, FetchRefused, Rejected
-from processors.pipeline import Outcome, process, process_erased
+from processors.pipeline import Outcome, process, process_erased, sealed_fields
 from processors.reference import E307_CITIZEN_ERASED, E901_PROCESSING_FAILED
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected, ArchiveRetry
 from schemas.codec import Codec
@@ -172,9 +172,9 @@ class CitizenStep:
         state = outcome.state
         for delivery in outcome.deliveries:
             personal = None
-            if state.personal.cpr is not None:
+            if fields := sealed_fields(delivery, state):
                 personal = await self._sealer.seal_personal(state.citizen_key, delivery.recipient,
-                                                            delivery.notification_id, {"cpr": state.personal.cpr})
+                                                            delivery.notification_id, fields)
             await self._outputs.notify(delivery, state, now, personal)
             self._metrics.event_out(f"notification:{delivery.notice.kind}")
         for output in outcome.outputs:

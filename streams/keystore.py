@@ -93,6 +93,11 @@ class KeyTopic:
     async def ready(self) -> None:
         await self._loaded.wait()
 
+    def loaded(self) -> bool:
+        """Whether the topic has been read to its end once: only then does a missing key mean a
+        shredded one rather than one not read yet."""
+        return self._loaded.is_set()
+
     async def _follow_topic(self) -> None:
         assert self._consumer is not None
         while not self._consumer.assignment():  # the topic is created when first needed

@@ -120,20 +120,47 @@ def test_r1_6_no_jobnet_request_with_cv_number() -> None:
 
 
 def test_r1_7_four_data_areas_fetched_by_cpr_and_receiving_municipality() -> None:
-    # 1 CV, 2 integration contract, 3 other information, 4 attachments, in that order.
-    assert [a.value for a in DataArea] == ["CV", "INTEGRATION_CONTRACT", "OTHER_INFORMATION", "ATTACHMENTS"]
-    run = created_run()
-    case = run.state.cases["case-1"]
-    # What a fetch needs is held: the CPR (personal part only) and the case's receiving municipality.
-    assert run.state.personal.cpr == CPR and case.receiving_municipality == RECEIVING
-    assert {d.rule for d in run.state.pending.values() if d.rule.startswith("R2.1")} == {
-        f"R2.1:{a.value}" for a in DataArea}
-    # A fetch needs a valid CPR ...
+    import json
+
+    from processors.pipeline import process, sealed_fields
+    from schemas.catalogue import SCHEMA_DIR
+
+    # The contract a fetcher publishes to names exactly the four areas, in the sources' order.
+    schema = json.loads((SCHEMA_DIR / "DataAreaFetchRequested.avsc").read_text(encoding="utf-8"))
+    [area_field] = [f for f in schema["fields"] if f["name"] == "data_area"]
+    assert area_field["type"]["symbols"] == ["CV", "INTEGRATION_CONTRACT", "OTHER_INFORMATION", "ATTACHMENTS"]
+
+    # The jobcentre that fetches is told the receiving municipality with the case (R1.1); a case
+    # without a valid receiving municipality is refused, so there is never a case to fetch for.
+    run = created_run(early_cv_takeover_date=EARLY_CV, early_contract_takeover_date=EARLY_CONTRACT)
+    [created] = notices(run, "case-created")
+    assert created.details["receiving_municipality"] == RECEIVING
+    for municipality in ("", "999"):
+        assert [v.code for v in validate(case_created(receiving_municipality=municipality), date(2026, 3, 1))] == [
+            "E202 invalid-municipality"]
+    # ... and the CPR, sealed for that jobcentre alone (the pipeline's notification, R1.1).
+    outcome = process(CitizenState(citizen_key=CITIZEN_KEY), case_created(), utc(2026, 3, 1, 9))
+    [delivery] = [d for d in outcome.deliveries if d.notice.kind == "case-created"]
+    assert delivery.recipient == f"jobcenter:{JOBCENTER}"
+    assert sealed_fields(delivery, outcome.state) == {"cpr": CPR}
+    # A fetch names the citizen by CPR: without a valid one it is refused before any state.
     bad_cpr = fetch(DataArea.CV, event_id="12345678-1234-4234-8234-123456789012", cpr="3102901234")
     assert [v.code for v in validate(bad_cpr, date(2026, 3, 1))] == ["E201 invalid-cpr"]
-    # ... and a case whose receiving municipality is known: without one it is refused.
+    # ... and a case of that citizen: a fetch for a case the citizen does not have is refused.
     [rejected] = run.send(fetch(DataArea.ATTACHMENTS, case_id="case-unknown")).outputs
     assert isinstance(rejected, Rejected) and rejected.code == "E302 unknown-case"
+
+    # Each of the four areas is fetched on its own: open until its own takeover date has passed,
+    # then closed and refused by name, each on its own day (R2.1-R2.3).
+    for area in DataArea:
+        assert run.send(fetch(area)).outputs == ()
+    closed: list[DataArea] = []
+    for day in (utc(2026, 3, 11), utc(2026, 3, 21), utc(2026, 3, 29)):
+        closed += [o.data_area for o in run.advance(day) if isinstance(o, DataAreaClosedOut)]
+        for area in DataArea:
+            refused = [o for o in run.send(fetch(area)).outputs if isinstance(o, FetchRefused)]
+            assert [r.data_area for r in refused] == ([area] if area in closed else []), (day, area)
+    assert len(closed) == 4 and set(closed) == set(DataArea)  # each closed once
 
 
 def test_r2_2_close_deadlines_on_each_areas_takeover_date() -> None:

@@ -218,16 +218,43 @@ def test_r8_2_statistics_receive_the_screening_result_itself_and_nothing_of_it_s
     fired = fire_retention(kept, _due(made.set_deadlines[0]), NOW)
     notice = fired.outputs[0]
     assert isinstance(notice, Notice) and notice.kind == "screening-result-for-statistics"
-    assert (notice.details["score"], notice.details["clock_start"]) == ("3", "2023-08-31")
+    # The result is sealed for statistics with the CPR (notice.personal), never in clear details.
+    assert (notice.personal["score"], notice.details["clock_start"]) == ("3", "2023-08-31")
     assert recipients(notice, fired.state) == ("statistics:star",)
     assert fired.state.record_details == {} and fired.state.records == {}
-    # The 90-day citizen view is policy data with its reason, not a silent gap (R8.2).
-    policy = POLICIES["SCREENING_RESULT"]
-    assert policy.citizen_visible == Period(days=90) and "Jobnet" in policy.note
-    assert policy.delivered_fields == ("score",)
+    # The 90-day citizen view is a policy query for whoever shows results to citizens, not a
+    # deadline here: from day 91 the citizen may no longer see it, while the caseworker's record
+    # is kept, and the only deadline is the 6 months (R8.2).
+    start = made.state.records["scr-1"][1]
+    assert visible_to_citizen("SCREENING_RESULT", start, Period(days=90).after(start))
+    assert not visible_to_citizen("SCREENING_RESULT", start, Period(days=91).after(start))
+    assert [d.due_date for d in made.set_deadlines] == [Period(months=6).after(start)]
+    assert POLICIES["SCREENING_RESULT"].delivered_fields == ("score",)
 
 
 def test_r8_2_a_deleted_screening_record_leaves_no_result_behind() -> None:
     made = on_screening_result_made(_state(), _screening(), NOW)
     gone = delete_areas(made.state, ("record/scr-1",))
     assert gone.records == {} and gone.record_details == {}
+
+
+def test_r8_2_a_screening_published_without_a_score_delivers_no_score() -> None:
+    # A missing result must not reach statistics looking like a real one ("0").
+    unscored = ScreeningResultMade(event_id="ev-scr-2", occurred_at=NOW, producer="jobcenter:101", cpr="0101901234",
+                                   result_id="scr-2", made_date=date(2023, 8, 31))
+    assert unscored.score is None
+    made = on_screening_result_made(_state(), unscored, NOW)
+    fired = fire_retention(made.state, _due(made.set_deadlines[0]), NOW)
+    notice = fired.outputs[0]
+    assert isinstance(notice, Notice) and notice.kind == "screening-result-for-statistics"
+    assert "score" not in notice.details and "score" not in notice.personal
+    assert notice.details["record_id"] == "scr-2"
+
+
+def test_r8_2_the_score_travels_in_the_sealed_personal_part_never_in_clear_details() -> None:
+    made = on_screening_result_made(_state(), _screening(), NOW)
+    fired = fire_retention(made.state, _due(made.set_deadlines[0]), NOW)
+    notice = fired.outputs[0]
+    assert isinstance(notice, Notice)
+    assert notice.personal == {"score": "3"}
+    assert "score" not in notice.details and "3" not in notice.details.values()

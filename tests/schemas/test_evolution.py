@@ -83,3 +83,24 @@ def test_a_version_without_a_current_schema_is_refused(tmp_path: Path) -> None:
     other = _v1() | {"name": "Stray"}
     with pytest.raises(ValueError, match="no current version"):
         _codec(tmp_path, _v1(), other, CitizenDeceased)
+
+
+def test_r8_2_a_screening_without_a_score_decodes_as_none_and_old_producers_bytes_still_decode(
+        tmp_path: Path) -> None:
+    from processors.events import ScreeningResultMade
+
+    # A screening published without a score is no score, not a score of 0.
+    unscored = ScreeningResultMade(event_id="e1", occurred_at=AT, producer="jobnet", cpr="0101901234",
+                                   result_id="r1", made_date=date(2024, 2, 29))
+    decoded = Codec.default().decode(Codec.default().encode(unscored))
+    assert isinstance(decoded, ScreeningResultMade) and decoded.score is None
+    # A producer still on the old schema (score an int) is read by the current codec unchanged.
+    old_schema = json.loads((SCHEMA_DIR / "versions" / "ScreeningResultMade.v1.avsc").read_text(encoding="utf-8"))
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "ScreeningResultMade.avsc").write_text(json.dumps(old_schema))
+    old_writer = Codec.from_directory(tmp_path, {"dk.dfdg.events.ScreeningResultMade": ScreeningResultMade})
+    scored = ScreeningResultMade(event_id="e2", occurred_at=AT, producer="jobnet", cpr="0101901234",
+                                 result_id="r2", made_date=date(2024, 2, 29), score=42)
+    old_bytes = old_writer.encode(scored)
+    assert old_bytes[2:10] != Codec.default().encode(scored)[2:10]  # written with the old schema
+    assert Codec.default().decode(old_bytes) == scored
