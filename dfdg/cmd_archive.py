@@ -5,8 +5,9 @@ period) from its metadata only, never personal data. ``archive receive`` verifie
 the inbox and prints one receipt or rejection per bag; ``receive_and_publish`` is the same with
 each outcome handed to a publisher (``--publish``: ``dfdg.archive-receipts``, see ``kafka_publish``) before the
 bag is moved, so a crash can repeat an outcome but never lose one. ``archive retry <package>``
-asks the worker to deliver a rejected package again once an operator has dealt with the cause
-(R7.2): a saga whose package the archive rejected waits for exactly this.
+asks the worker to deliver a package again once an operator has dealt with the cause (R7.2): a
+saga whose package the archive rejected, or whose receipt it refused (E308), waits for exactly this.
+The worker answers by delivering, or with a dead letter (E309) when the request matches no saga.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +30,12 @@ from processors.model import deterministic_id
 from schemas.archive_records import ArchiveReceipt, ArchiveRetry
 from schemas.codec import Codec
 from schemas.topics import ARCHIVE_RECEIPTS, archive_receipts_topic
-from sinks.archive_bag import REJECTED_DIR
+from sinks.archive_bag import RECEIVED_DIR, REJECTED_DIR
 from sinks.archive_receiver import Outcome, scan, settle, verify
 
 __all__ = [
     "DEFAULT_INBOX",
-    "citizen_key_of_rejected",
+    "citizen_key_of_package",
     "kafka_publish",
     "receive_and_publish",
     "register",
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 DEFAULT_INBOX = os.environ.get("DFDG_ARCHIVE_INBOX", "archive-inbox")
+# What streams.pseudonym.citizen_key makes: 32 hex digits of an HMAC, never a CPR.
+_CITIZEN_KEY = re.compile(r"[0-9a-f]{32}")
 # Metadata fields safe to print: none of them holds personal data.
 _SHOWN = ("Package-Id", "Case-Count", "Case-Types", "Programmes", "Period-Start", "Period-End", "Payload-Oxum")
 
@@ -64,11 +68,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                    help="Kafka bootstrap servers for --publish ($KAFKA_BOOTSTRAP_SERVERS)")
     r.set_defaults(func=run_receive)
-    t = sub.add_parser("retry", help="deliver a rejected package again (after its cause is dealt with)")
-    t.add_argument("package_id", help="the package id (the directory name under <inbox>/rejected/)")
+    t = sub.add_parser("retry", help="deliver a rejected or receipt-refused package again, its cause dealt with")
+    t.add_argument("package_id", help="the package id (the directory name under <inbox>/rejected/ or received/)")
     t.add_argument("--inbox", type=Path, default=Path(DEFAULT_INBOX), help="archive inbox ($DFDG_ARCHIVE_INBOX)")
     t.add_argument("--citizen-key", default=None,
-                   help="pseudonymous citizen key; read from the rejected package's bag-info.txt when left out")
+                   help="pseudonymous citizen key (32 hex digits); read from the package's bag-info.txt "
+                        "under <inbox>/rejected/ or received/ when left out")
     t.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                    help="Kafka bootstrap servers ($KAFKA_BOOTSTRAP_SERVERS)")
     t.set_defaults(func=run_retry)
@@ -162,11 +167,14 @@ def run_receive(args: argparse.Namespace) -> int:
         return 0
 
 
-def citizen_key_of_rejected(inbox: Path, package_id: str) -> str | None:
-    """The pseudonymous citizen key in a rejected package's bag-info.txt (the newest copy), if readable."""
-    folder = inbox / REJECTED_DIR
-    copies = sorted(folder.glob(f"{package_id}*"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    for path in reversed([p for p in copies if p.name == package_id or p.name.startswith(f"{package_id}.")]):
+def citizen_key_of_package(inbox: Path, package_id: str) -> str | None:
+    """The pseudonymous citizen key in the bag-info.txt of a rejected package (newest copy first),
+    or else of a received one (a receipt the worker refused, E308), if readable."""
+    copies: list[Path] = []
+    for folder in (inbox / RECEIVED_DIR, inbox / REJECTED_DIR):  # rejected last: tried first
+        found = sorted(folder.glob(f"{package_id}*"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        copies += [p for p in found if p.name == package_id or p.name.startswith(f"{package_id}.")]
+    for path in reversed(copies):
         info = path / "bag-info.txt"
         if info.is_file():
             for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -177,18 +185,28 @@ def citizen_key_of_rejected(inbox: Path, package_id: str) -> str | None:
 
 
 def retry_request(package_id: str, citizen_key: str, now: datetime | None = None) -> ArchiveRetry:
-    """An operator's retry for ``package_id``; the id is new per request (an operator may retry twice)."""
+    """An operator's retry for ``package_id``. Its id is derived from the package id, ``operator`` and
+    the instant of the request (``requested_at``): the same inputs give the same id, and each run of
+    the command is a new request (an operator may retry twice)."""
     when = now or datetime.now(UTC)
+    # To the millisecond, as requested_at travels (timestamp-millis): the id can be derived again from the record.
+    when = when.replace(microsecond=when.microsecond // 1000 * 1000)
     return ArchiveRetry(retry_id=deterministic_id("archive-retry", package_id, RETRY_BY_OPERATOR, when.isoformat()),
                         package_id=package_id, citizen_key=citizen_key, requested_by=RETRY_BY_OPERATOR,
                         requested_at=when)
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    """Publish an operator's ArchiveRetry to the archive-receipts topic; 2 if the citizen key is unknown."""
-    key = args.citizen_key or citizen_key_of_rejected(args.inbox, args.package_id)
+    """Publish an operator's ArchiveRetry to the archive-receipts topic; 2 if the citizen key is unknown
+    or is not shaped like one (a CPR typed there must never reach a topic)."""
+    key = args.citizen_key or citizen_key_of_package(args.inbox, args.package_id)
     if not key:
-        print(f"package {args.package_id}: no rejected copy under {args.inbox / REJECTED_DIR}; give --citizen-key")
+        print(f"package {args.package_id}: no copy under {args.inbox / REJECTED_DIR} or "
+              f"{args.inbox / RECEIVED_DIR}; give --citizen-key")
+        return 2
+    if not _CITIZEN_KEY.fullmatch(key):
+        print("--citizen-key must be the pseudonymous citizen key (32 lowercase hex digits, as in the dead letter's "
+              "key or the package's DFDG-Citizen-Key); nothing was sent")
         return 2
     request = retry_request(args.package_id, key)
 
@@ -200,5 +218,6 @@ def run_retry(args: argparse.Namespace) -> int:
                                         headers=list(codec.headers_for(request)))
 
     asyncio.run(send())
-    print(json.dumps({"retry": args.package_id, "retry_id": request.retry_id}))
+    # Requested, not done: the worker delivers, or dead-letters a request that matches no saga (E309).
+    print(json.dumps({"retry": args.package_id, "retry_id": request.retry_id, "status": "requested"}))
     return 0

@@ -6,6 +6,11 @@ Two ways a saga stops, and what starts it again:
                       and is retried with capped exponential backoff, by the worker, unattended
     package rejected  (the archive could not verify it): the saga waits for an operator, who
                       looks at the package and runs ``dfdg archive retry <package>``
+    receipt refused   (E308: it does not name the delivered package's checksum): the saga stays
+                      ``delivered`` and waits for a receipt that matches; the archive sends none
+                      for a bag it has already received, so an operator's retry delivers anew
+    never retried     (a ``pending`` saga from before retries existed, ``retry_at`` unset): due
+                      once when the worker rebuilds its sagas (``due_after_recovery``)
 
 Either way nothing archived is deleted before a receipt that matches the delivered package.
 Each bound is an *assumption* (the sources give none) and lives here only.
@@ -29,6 +34,7 @@ __all__ = [
     "RetryPolicy",
     "delivery_allowed",
     "delivery_backoff",
+    "due_after_recovery",
     "oldest_wait_seconds",
     "on_delivery_failed",
     "on_retry_requested",
@@ -99,13 +105,26 @@ def retry_due(saga: ArchiveSaga, now: datetime) -> bool:
     return saga.step == "pending" and saga.retry_at is not None and now >= saga.retry_at
 
 
+def due_after_recovery(saga: ArchiveSaga) -> bool:
+    """A pending saga that owes a delivery but has no retry time: its delivery failed before
+    failures were recorded (or it was never tried). Woken once when the worker rebuilds its sagas,
+    or nothing would ever deliver it."""
+    return saga.step == "pending" and bool(saga.areas_to_archive) and saga.retry_at is None
+
+
 def on_retry_requested(saga: ArchiveSaga, requested_by: str, now: datetime) -> ArchiveSaga:
-    """An ArchiveRetry for this saga's package. An operator's retries a rejected package at once
-    (and cuts a failed delivery's backoff short); the timer's never touches a rejected one."""
+    """An ArchiveRetry for this saga's package. An operator's retries a rejected package at once,
+    delivers again a package whose receipt was refused (E308), and cuts a failed delivery's
+    backoff short; the timer's never touches a rejected or delivered one."""
     if requested_by != RETRY_BY_OPERATOR:
         return saga
     if saga.step == "rejected":
         return retry_delivery(saga)
+    if saga.step == "delivered" and saga.receipt_refused is not None:
+        # Back to delivering; ``receipt_refused`` stays until then, so the delivery writes a fresh
+        # bag (the received one is what the refused receipt was about) and the archive receipts it.
+        return replace(saga, step="pending", delivered_sha256=None, failed_deliveries=0, retry_at=None,
+                       last_error=None)
     if saga.step == "pending" and saga.retry_at is not None:
         return replace(saga, retry_at=now)
     return saga

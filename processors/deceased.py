@@ -50,6 +50,7 @@ __all__ = [
     "on_deleted",
     "on_delivered",
     "on_receipt",
+    "on_receipt_refused",
     "on_rejection",
     "receipt_refusal",
     "retry_delivery",
@@ -92,6 +93,12 @@ class ArchiveSaga:
     failed_deliveries: int = 0
     retry_at: datetime | None = None
     last_error: str | None = None
+    # Why the last receipt was refused (a fixed text from ``receipt_refusal``, never a value), until
+    # a receipt is accepted or the package is delivered again. The archive's receiver has already
+    # moved a receipted bag to ``received/`` and sends no second receipt, so only an operator's
+    # retry gets this saga on (``processors.archive_retry.on_retry_requested``), and the delivery it
+    # causes writes a fresh bag instead of finding the received one.
+    receipt_refused: str | None = None
 
 
 # ---- actions: what the shell must do, in order ----
@@ -276,7 +283,7 @@ def on_delivered(saga: ArchiveSaga, tagmanifest_sha256: str) -> ArchiveSaga:
     if saga.step != "pending" or not saga.areas_to_archive:
         return saga
     return replace(saga, step="delivered", deliveries=saga.deliveries + 1, delivered_sha256=tagmanifest_sha256,
-                   failed_deliveries=0, retry_at=None, last_error=None)
+                   failed_deliveries=0, retry_at=None, last_error=None, receipt_refused=None)
 
 
 def receipt_refusal(saga: ArchiveSaga, receipt: ReceiptLike, delivered_sha256: str | None = None) -> str | None:
@@ -306,7 +313,15 @@ def on_receipt(saga: ArchiveSaga, receipt: ReceiptLike, delivered_sha256: str | 
     if receipt_refusal(saga, receipt, delivered_sha256) is not None:
         return saga
     return replace(saga, step="receipted", receipt_sha256=receipt.tagmanifest_sha256, rejection_reason=None,
-                   delivered_sha256=saga.delivered_sha256 or delivered_sha256, retry_at=None)
+                   delivered_sha256=saga.delivered_sha256 or delivered_sha256, retry_at=None, receipt_refused=None)
+
+
+def on_receipt_refused(saga: ArchiveSaga, reason: str) -> ArchiveSaga:
+    """A receipt for this package was refused (``receipt_refusal``): nothing is deleted, and the saga
+    remembers why, so an operator's retry may deliver the package again (R7.2)."""
+    if saga.step not in ("pending", "delivered", "rejected") or not saga.areas_to_archive:
+        return saga
+    return replace(saga, receipt_refused=reason)
 
 
 def on_rejection(saga: ArchiveSaga, package_id: str, reason: str) -> ArchiveSaga:

@@ -49,6 +49,7 @@ __all__ = [
     "E306_CASE_ALREADY_EXISTS",
     "E307_CITIZEN_ERASED",
     "E308_RECEIPT_MISMATCH",
+    "E309_ARCHIVE_ANSWER_UNMATCHED",
     "E901_PROCESSING_FAILED",
     "ERROR_CODES",
     "LOCAL_TIMEZONE",
@@ -86,6 +87,7 @@ E305_DATA_AREA_CLOSED = "E305 data-area-closed"
 E306_CASE_ALREADY_EXISTS = "E306 case-already-exists"
 E307_CITIZEN_ERASED = "E307 citizen-erased"
 E308_RECEIPT_MISMATCH = "E308 receipt-mismatch"
+E309_ARCHIVE_ANSWER_UNMATCHED = "E309 archive-answer-unmatched"
 E107_NOT_AN_INGRESS_EVENT = "E107 not-an-ingress-event"
 E108_WRONG_TOPIC = "E108 wrong-topic"
 E199_DECODE_FAILED = "E199 decode-failed"
@@ -126,7 +128,12 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E307_CITIZEN_ERASED: "The citizen was deleted and their key destroyed before this event was handled; it can "
                          "no longer be read, and nothing was done (R7).",
     E308_RECEIPT_MISMATCH: "An archive receipt does not name the checksum of the package that was delivered (or "
-                           "no delivered package is known); it is refused and the saga keeps waiting (R7.2).",
+                           "no delivered package is known); it is refused, nothing is deleted, and the saga waits "
+                           "for a matching receipt or an operator's dfdg archive retry, which delivers the package "
+                           "again (R7.2).",
+    E309_ARCHIVE_ANSWER_UNMATCHED: "An archive receipt, rejection or retry matches no archive saga: no saga is held "
+                                   "for its key, its citizen_key is not its key, or its package_id is not the "
+                                   "saga's; nothing was done (check the package id and citizen key, R7.2).",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
     E108_WRONG_TOPIC: "The record's type is not the one its topic carries (each ingress topic carries one event "
                       "type, see the topics table); it was not acted on. Publish it on its own topic.",

@@ -133,8 +133,9 @@ def _valid(path: Path) -> bool:
         return False
 
 
-def _existing(inbox: Path, package_id: str) -> Delivery | None:
-    for path in (inbox / package_id, inbox / RECEIVED_DIR / package_id):
+def _existing(inbox: Path, package_id: str, received: bool = True) -> Delivery | None:
+    places = (inbox / package_id, inbox / RECEIVED_DIR / package_id) if received else (inbox / package_id,)
+    for path in places:
         if path.exists():
             if not _valid(path):
                 raise PackageConflictError(f"package {package_id} exists at {path.parent.name}/ but does not validate")
@@ -159,13 +160,16 @@ def delivered_checksum(inbox: Path, package_id: str) -> str | None:
     return None
 
 
-def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_DIR) -> Delivery:
+def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_DIR,
+            reuse_received: bool = True) -> Delivery:
     """Write ``content`` as a bag ``<inbox>/<package_id>/`` (sha256 and sha512 manifests), atomically.
 
-    A no-op if the archive already holds a valid package with this id.
+    A no-op if the archive already holds a valid package with this id. ``reuse_received=False``
+    counts only a bag still waiting in the inbox: after a refused receipt (R7.2) the received copy
+    is what the receipt was about, and the archive's receiver sends no second receipt for it.
     """
     inbox.mkdir(parents=True, exist_ok=True)
-    found = _existing(inbox, content.package_id)
+    found = _existing(inbox, content.package_id, reuse_received)
     if found is not None:
         return found
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=inbox))
@@ -180,7 +184,7 @@ def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_
             tmp.rename(target)  # atomic within one file system: all of the package or none
         except OSError:
             # Another delivery of the same id won the race: fine if what it wrote is valid.
-            found = _existing(inbox, content.package_id)
+            found = _existing(inbox, content.package_id, reuse_received)
             if found is None:
                 raise
             return found

@@ -99,7 +99,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     crash = CrashPoints()
     index = DeadlineIndex()
     repo = CitizenRepository(TableRows(table), sealer, TableChangelog(table, sender.send))
-    sagas = SagaWatch()
+    sagas = SagaWatch(settings.archive_retry)
     saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash, sagas,
                       settings.archive_retry)
     door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
@@ -145,7 +145,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     @app.on_rebalance_complete.connect
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
         sagas.clear()
-        timer.rebuild(also=lambda key, header: sagas.update(key, header.partition, header.saga, header.erased))
+        # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
+        timer.rebuild(also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased))
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 

@@ -110,7 +110,14 @@ class CitizenStep:
         before, sent_before = citizen.snapshot(), box.mark()
         try:
             if msg.topic == self._receipts_topic:
-                await self._saga.on_archive_answer(citizen, self._archive_answer(msg), now, box)
+                refusal = await self._saga.on_archive_answer(citizen, self._archive_answer(msg), now, box)
+                if refusal is not None:
+                    # Kept as it came (an archive answer holds nothing personal): a replay resends it.
+                    owner = key if refusal.recorded else self._dead_letters.owner_for(msg, None)
+                    await self._dead_letters.send(msg, owner, refusal.code, refusal.message, "Refused",
+                                                  sealed_value=msg.value)
+                    if not refusal.recorded:
+                        return  # no saga took it: no row, so a mistyped key never becomes a citizen
             else:
                 await self._event(msg, citizen, now, box)
             # Written even when nothing changed: after a crash the local store may hold a row

@@ -12,7 +12,8 @@ at any point resumes from the row as it was last written:
                   after a failed delivery, not before its backoff is over (processors.archive_retry),
                   when the watch's timer sends an ArchiveRetry
     delivered  -> waits for the receipt; the receipt is replayed if it was not yet committed, and
-                  it is trusted only if it names the delivered package's checksum (R7.2)
+                  it is trusted only if it names the delivered package's checksum (R7.2); a refused
+                  one is dead-lettered (E308) and an operator's ``dfdg archive retry`` delivers anew
     rejected   -> waits for an operator's ``dfdg archive retry <package>`` (an ArchiveRetry)
     receipted  -> the deletion notices and the record are sent again (same ids), then the shred
     receipted, keys already shredded -> only the shred (idempotent) and the marker are left
@@ -21,6 +22,7 @@ at any point resumes from the row as it was last written:
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from processors.archival import build_package_content
@@ -44,6 +46,7 @@ from processors.deceased import (
     on_deleted,
     on_delivered,
     on_receipt,
+    on_receipt_refused,
     on_rejection,
     receipt_refusal,
     start_saga,
@@ -51,7 +54,7 @@ from processors.deceased import (
 from processors.events import CitizenDeceased
 from processors.model import CitizenState, DeletionRequested, deterministic_id
 from processors.pipeline import Delivery
-from processors.reference import E308_RECEIPT_MISMATCH
+from processors.reference import E308_RECEIPT_MISMATCH, E309_ARCHIVE_ANSWER_UNMATCHED
 from processors.routing import recipients
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected, ArchiveRetry, DeletionCompleted
 from schemas.codec import Codec
@@ -66,10 +69,21 @@ from streams.outbox import KafkaSender, Outbox
 from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 
-__all__ = ["SagaRunner"]
+__all__ = ["Refusal", "SagaRunner"]
 
 log = get_logger("dfdg.saga")
 audit = get_logger("dfdg.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An archive answer the saga does not act on; the step dead-letters it (code, a message that
+    names fields, never values). ``recorded``: the citizen's saga recorded it, so the letter is the
+    citizen's and their row is written; otherwise no row is (a mistyped key is no citizen)."""
+
+    code: str
+    message: str
+    recorded: bool = False
 
 
 class SagaRunner:
@@ -97,39 +111,70 @@ class SagaRunner:
                      at_once=len(citizen.saga.areas_deleted_at_once))
         await self.run(citizen, now, box)
 
-    async def on_archive_answer(self, citizen: Citizen, answer: object, now: datetime, box: Outbox) -> None:
-        """A receipt, rejection or retry request from the archive side for this citizen's package."""
+    async def on_archive_answer(self, citizen: Citizen, answer: object, now: datetime,
+                                box: Outbox) -> Refusal | None:
+        """A receipt, rejection or retry request from the archive side for this citizen's package.
+
+        Returns what the step must dead-letter: an answer that matches no saga (no row is written
+        for it), or a refused receipt (the saga records the refusal). An answer that matches but
+        changes nothing (a repeat) is logged and counted, never dropped silently."""
+        assert isinstance(answer, ArchiveReceipt | ArchiveRejected | ArchiveRetry)  # the step decodes
         saga = citizen.saga
-        if saga is None or citizen.erased:
-            return  # another deployment's package, or a repeated receipt after completion
+        if answer.citizen_key != citizen.key:
+            return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED,
+                           f"{type(answer).__name__}: its citizen_key field is not the key it was published under")
+        if citizen.erased:
+            self._ignored(citizen, answer, "the citizen's saga has completed")  # a repeat after completion
+            return None
+        if saga is None:
+            return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED,
+                           f"{type(answer).__name__}: no archive saga is held for its key (unknown or mistyped)")
+        if answer.package_id != saga.package_id:
+            return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED,
+                           f"{type(answer).__name__}: its package_id field is not the package of the key's saga")
+        refusal = None
         if isinstance(answer, ArchiveReceipt):
-            delivered = saga.delivered_sha256
-            if delivered is None and answer.package_id == saga.package_id:
-                # "delivered" was never written (a crash): check against what the inbox holds.
-                delivered = await asyncio.to_thread(delivered_checksum, self._inbox, saga.package_id)  # type: ignore[arg-type]
-            refusal = receipt_refusal(saga, answer, delivered) if answer.package_id == saga.package_id else None
-            if refusal is not None:
-                # Refused, not dead-lettered: the receipt holds nothing personal and the saga keeps
-                # waiting for one that matches; operators see the code in the log and the metric.
-                self._metrics.event_out("ArchiveReceiptRefused")
-                log.error("ALERT archive receipt refused", code=E308_RECEIPT_MISMATCH, citizen=citizen.key[:12],
-                          package_id=saga.package_id, receipt_id=answer.receipt_id, reason=refusal)
-                self._watch_update(citizen)
-                return
-            advanced = on_receipt(saga, answer, delivered)
+            advanced, refusal = await self._receipt(citizen, saga, answer)
         elif isinstance(answer, ArchiveRejected):
             advanced = on_rejection(saga, answer.package_id, answer.reason)
-        elif isinstance(answer, ArchiveRetry):
-            if answer.package_id != saga.package_id:
-                return
-            advanced = on_retry_requested(saga, answer.requested_by, now)
         else:
-            return
+            advanced = on_retry_requested(saga, answer.requested_by, now)
+            # Unchanged is not ignored for a pending saga: the run below delivers it.
+            if advanced == saga and not (saga.step == "pending" and saga.areas_to_archive):
+                self._ignored(citizen, answer, f"nothing to retry in step {saga.step}")
         if advanced != saga:
             citizen.saga = advanced
             log.info("archive saga advanced", citizen=citizen.key[:12], package_id=advanced.package_id,
                      step=advanced.step)
         await self.run(citizen, now, box)
+        return refusal
+
+    async def _receipt(self, citizen: Citizen, saga: ArchiveSaga,
+                       receipt: ArchiveReceipt) -> tuple[ArchiveSaga, Refusal | None]:
+        if saga.step not in ("pending", "delivered", "rejected"):
+            self._ignored(citizen, receipt, f"a repeated receipt in step {saga.step}")
+            return saga, None
+        delivered = saga.delivered_sha256
+        if delivered is None:
+            # "delivered" was never written (a crash): check against what the inbox holds.
+            delivered = await asyncio.to_thread(delivered_checksum, self._inbox, saga.package_id)  # type: ignore[arg-type]
+        reason = receipt_refusal(saga, receipt, delivered)
+        if reason is None:
+            return on_receipt(saga, receipt, delivered), None
+        # Dead-lettered as well as logged: the archive has moved the bag to received/ and sends no
+        # other receipt, so an operator must see it (dfdg dead-letters list) and retry (R7.2).
+        self._metrics.event_out("ArchiveReceiptRefused")
+        log.error("ALERT archive receipt refused", code=E308_RECEIPT_MISMATCH, citizen=citizen.key[:12],
+                  package_id=saga.package_id, receipt_id=receipt.receipt_id, reason=reason)
+        message = (f"ArchiveReceipt refused: {reason}; nothing is deleted. After checking the package, "
+                   "dfdg archive retry <package> delivers it again")
+        return on_receipt_refused(saga, reason), Refusal(E308_RECEIPT_MISMATCH, message, recorded=True)
+
+    def _ignored(self, citizen: Citizen, answer: ArchiveReceipt | ArchiveRejected | ArchiveRetry,
+                 reason: str) -> None:
+        self._metrics.event_in("ArchiveAnswerIgnored")
+        log.warning("archive answer ignored", citizen=citizen.key[:12], answer=type(answer).__name__,
+                    package_id=answer.package_id, reason=reason)
 
     def on_record_deleted(self, citizen: Citizen, request: DeletionRequested) -> None:
         # R8.1/R8.2: the retention handler already dropped the record from the state it returned.
@@ -170,12 +215,18 @@ class SagaRunner:
 
     async def _deliver(self, citizen: Citizen, saga: ArchiveSaga, now: datetime) -> bool:
         if citizen.unreadable:
+            # Recorded as a failed delivery: its retry_at moves on, so the timer tries again after
+            # the backoff (one alert an hour at most), not never and not every tick.
+            citizen.saga = on_delivery_failed(saga, now, "UnknownKey", self._retry_policy)
+            self._metrics.event_out("ArchiveAlert")
             log.error("ALERT archive package cannot be built: the citizen's keys are gone", citizen=citizen.key[:12],
-                      package_id=saga.package_id)
+                      package_id=saga.package_id, failures=citizen.saga.failed_deliveries)
             return False
         content = build_package_content(citizen.state, saga.date_of_death)
         try:
-            delivery = await asyncio.to_thread(deliver, self._inbox, content)  # type: ignore[arg-type]
+            # After a refused receipt a fresh bag: the received one is what the receipt was about.
+            delivery = await asyncio.to_thread(deliver, self._inbox, content,  # type: ignore[arg-type]
+                                               reuse_received=saga.receipt_refused is None)
         except (ArchiveSinkError, OSError) as exc:
             # Retried with capped backoff; the row records when (state after the failed effect).
             citizen.saga = on_delivery_failed(saga, now, type(exc).__name__, self._retry_policy)

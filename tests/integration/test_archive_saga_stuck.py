@@ -19,18 +19,20 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bagit
 import pytest
 
-from dfdg.cmd_archive import kafka_publish
+from dfdg.cmd_archive import kafka_publish, receive_and_publish
 from dfdg.publisher import Publisher
 from processors.archive_retry import RetryPolicy, delivery_backoff
 from processors.reference import E308_RECEIPT_MISMATCH
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected
-from sinks.archive_bag import REJECTED_DIR, tagmanifest_sha256
+from schemas.codec import Codec
+from sinks.archive_bag import RECEIVED_DIR, REJECTED_DIR, tagmanifest_sha256
 from sinks.archive_receiver import pending_bags
 from streams.pseudonym import citizen_key
 from streams.settings import DEV_PSEUDONYM_KEY
@@ -45,6 +47,7 @@ from tests.integration.test_archive_saga import (
     _marked_erased,
     _publish,
     _receive,
+    _refusals,
     wait_until,
 )
 from tests.synthetic import synthetic_cpr
@@ -260,6 +263,60 @@ async def test_r7_2_e308_a_receipt_not_matching_the_delivered_package_is_refused
         # The archive's own receipt names the delivered checksum: the saga completes.
         await _complete_with_receipt(bootstrap, worker, app_id, inbox, key, cpr)
         assert _metric(port, refused_metric) == 1.0  # the matching receipt was not refused
+    finally:
+        worker.stop()
+    assert cpr not in "\n".join(worker.lines), "a CPR appeared in the worker's log"
+
+
+async def test_r7_2_e308_a_refused_receipt_is_a_dead_letter_and_dfdg_archive_retry_delivers_again(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    cpr = synthetic_cpr(random.Random(unique))
+    key = citizen_key(DEV_PSEUDONYM_KEY, cpr)
+    app_id, inbox = f"dfdg-saga-{unique}", tmp_path / "inbox"
+    worker = _worker(bootstrap, app_id, tmp_path, inbox).start()
+    try:
+        await _dead_citizen(bootstrap, worker, app_id, cpr, unique, key)
+        worker.wait_for("archive package delivered", 60)
+        (package,) = pending_bags(inbox)
+
+        # The archive verifies the bag and moves it to received/, but its receipt names another
+        # checksum (damaged on the way back). It will send no other receipt for that bag.
+        async def wrong_checksum(outcome: ArchiveReceipt | ArchiveRejected) -> None:
+            assert isinstance(outcome, ArchiveReceipt)
+            async with Publisher(bootstrap) as publisher:
+                await kafka_publish(publisher, app_id=app_id)(replace(outcome, tagmanifest_sha256="0" * 64))
+
+        await receive_and_publish(inbox, wrong_checksum)
+        assert not pending_bags(inbox) and (inbox / RECEIVED_DIR / package.name).is_dir()
+        worker.wait_for("ALERT archive receipt refused", 60)
+
+        # Not a dead end: a dead letter operators find with dfdg dead-letters list, naming no value.
+        letters = await wait_until(lambda: _refusals(bootstrap, app_id, key, E308_RECEIPT_MISMATCH), worker,
+                                   what="the E308 dead letter")
+        (letter,) = letters
+        assert "0" * 64 not in letter.header("dlq.error.message") and cpr.encode() not in letter.value
+        refused = Codec.default().decode(letter.value)  # kept as it came: nothing personal in it
+        assert isinstance(refused, ArchiveReceipt) and refused.tagmanifest_sha256 == "0" * 64
+
+        async def refusal_recorded() -> bool:
+            header = await _header(bootstrap, app_id, key)
+            return header is not None and header.saga is not None and header.saga.receipt_refused is not None
+
+        await wait_until(refusal_recorded, worker, what="the refusal in the saga's row")
+        header = await _header(bootstrap, app_id, key)
+        assert header is not None and header.saga is not None and header.saga.step == "delivered"
+        assert f"case/case-{unique}/CV" in await _held(bootstrap, app_id, key)
+        assert not await _deletions(bootstrap, key)
+
+        # The operator runs the real CLI; the citizen key comes from the received bag. The worker
+        # delivers a fresh bag (not the received one), the archive receipts it, the saga completes.
+        answer = _archive_retry_cli(bootstrap, app_id, inbox, package.name)
+        assert answer["retry"] == package.name
+        worker.wait_for("archive package delivered", 60, count=2)
+        (again,) = pending_bags(inbox)
+        assert again.name == package.name
+        bagit.Bag(str(again)).validate()
+        await _complete_with_receipt(bootstrap, worker, app_id, inbox, key, cpr)
     finally:
         worker.stop()
     assert cpr not in "\n".join(worker.lines), "a CPR appeared in the worker's log"

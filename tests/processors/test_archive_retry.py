@@ -3,6 +3,7 @@ after a rejection, and what operators see (processors.archive_retry)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,14 +16,23 @@ from processors.archive_retry import (
     RetryPolicy,
     delivery_allowed,
     delivery_backoff,
+    due_after_recovery,
     oldest_wait_seconds,
     on_delivery_failed,
     on_retry_requested,
     retry_due,
     waiting_by_step,
 )
-from processors.deceased import BuildAndDeliver, next_actions, on_delivered, on_rejection
-from tests.processors.test_deceased import NOW, SHA, _saga
+from processors.deceased import (
+    BuildAndDeliver,
+    next_actions,
+    on_delivered,
+    on_receipt,
+    on_receipt_refused,
+    on_rejection,
+    receipt_refusal,
+)
+from tests.processors.test_deceased import NOW, SHA, _receipt, _saga
 
 
 def test_r7_2_failed_delivery_retries_with_capped_backoff() -> None:
@@ -79,3 +89,37 @@ def test_r7_2_any_backoff_policy_doubles_to_its_cap_and_never_overflows() -> Non
     for first, cap in ((timedelta(0), timedelta(1)), (timedelta(seconds=3), timedelta(seconds=2))):
         with pytest.raises(ValueError, match="0 < first <= cap"):
             RetryPolicy(first=first, cap=cap)
+
+
+def test_r7_2_e308_an_operator_retry_delivers_again_a_package_whose_receipt_was_refused() -> None:
+    delivered = on_delivered(_saga(), SHA)
+    # The archive receipted a bag whose checksum is not the delivered one's: refused, remembered.
+    reason = receipt_refusal(delivered, _receipt(delivered.package_id, "cd" * 32))
+    assert reason is not None
+    refused = on_receipt_refused(delivered, reason)
+    assert refused.step == "delivered" and refused.receipt_refused == reason
+    # The timer never moves it; an operator's retry sends it back to delivering, at once, and keeps
+    # the refusal so the delivery writes a fresh bag (the archive holds the received one).
+    assert on_retry_requested(refused, RETRY_BY_TIMER, NOW) == refused
+    retried = on_retry_requested(refused, RETRY_BY_OPERATOR, NOW)
+    assert retried.step == "pending" and retried.delivered_sha256 is None and retried.receipt_refused == reason
+    assert delivery_allowed(retried, NOW) and BuildAndDeliver(refused.package_id) in next_actions(retried)
+    again = on_delivered(retried, "ef" * 32)
+    assert again.step == "delivered" and again.receipt_refused is None and again.delivered_sha256 == "ef" * 32
+    # A delivered saga whose receipt was never refused just waits: an operator's retry changes nothing.
+    assert on_retry_requested(delivered, RETRY_BY_OPERATOR, NOW) == delivered
+    # A receipt that matches clears the refusal: the saga is receipted.
+    receipted = on_receipt(refused, _receipt(refused.package_id))
+    assert receipted.step == "receipted" and receipted.receipt_refused is None
+
+
+def test_r7_2_a_pending_saga_that_was_never_retried_is_due_after_recovery() -> None:
+    # Written by a worker from before retries: its delivery failed and nothing recorded a retry time.
+    stuck = _saga()
+    assert stuck.step == "pending" and stuck.retry_at is None and stuck.areas_to_archive
+    assert not retry_due(stuck, NOW + timedelta(days=30))  # the timer's own rule never wakes it ...
+    assert due_after_recovery(stuck)  # ... so a rebuild does, once
+    assert not due_after_recovery(on_delivery_failed(stuck, NOW, "OSError"))  # has a retry time: the timer's
+    assert not due_after_recovery(on_delivered(stuck, SHA))
+    nothing_to_archive = replace(stuck, areas_to_archive=())
+    assert not due_after_recovery(nothing_to_archive)
