@@ -111,6 +111,13 @@ class LocalBroker:
     controller_port: int = 9093
     heap: str = "512m"
     secure: bool = False
+    # One node of a local cluster (dfdg.localbroker.cluster): its id, every controller as
+    # ``id@host:port,...``, the cluster id all nodes are formatted with, and the replication of
+    # Kafka's own internal topics. The defaults are the single combined node.
+    node_id: int = 1
+    voters: str = ""
+    cluster_id: str = ""
+    replication: int = 1
 
     def credentials(self) -> BrokerCredentials:
         """The admin's and the broker's passwords (secure mode), made on first use."""
@@ -166,18 +173,20 @@ class LocalBroker:
         ]
 
     def properties(self) -> str:
+        # Kafka's internal topics (consumer offsets, transactions) as replicated as the cluster
+        # allows: on one node they cannot have more than one replica.
+        rf, min_isr = (3, 2) if self.replication >= 3 else (max(self.replication, 1), 1)
         return "\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"node.id={self.node_id}",
+            f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
             *self._listener_lines(),
             f"log.dirs={self._data_dir}",
-            # Single node: internal topics cannot have more than one replica.
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"offsets.topic.replication.factor={rf}",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             # Consumers and tests should not wait 3 s for a group that will never grow.
             "group.initial.rebalance.delay.ms=0",
             "num.partitions=1",
@@ -195,7 +204,7 @@ class LocalBroker:
                 raise BrokerError(f"{self.state_dir} was formatted without SCRAM logins: "
                                   "run `dfdg broker reset` to start it in secure mode")
             return
-        cluster_id = _cluster_id()
+        cluster_id = self.cluster_id or _cluster_id()
         scram = scram_format_args(self.credentials()) if self.secure else []
         proc = subprocess.run(
             java_command(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
@@ -216,9 +225,15 @@ class LocalBroker:
         """Start the broker unless it is already up; return once it answers metadata requests."""
         if self.pid() is not None and self._answers():
             return f"already running (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
+        self.launch()
+        return self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Format storage once and start the JVM, without waiting: a node of a cluster answers
+        only once a majority of the controllers runs, so a cluster launches all, then waits."""
         if self.pid() is None and port_open("127.0.0.1", self.port):
             raise BrokerError(f"port {self.port} is taken by another process: stop it or set DFDG_BROKER_PORT")
-        classpath = resolve_classpath(self.home)
+        classpath = resolve_classpath()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Secure mode puts the broker's own password in the JAAS lines: owner-only.
         write_private(self._properties_file, self.properties())
@@ -231,6 +246,9 @@ class LocalBroker:
                     start_new_session=True,  # outlives the command that started it
                 )
             self._pid_file.write_text(str(proc.pid))
+
+    def wait_ready(self, timeout_s: float = 90.0) -> str:
+        """Wait until the launched broker answers a metadata request."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.pid() is None:
@@ -240,6 +258,17 @@ class LocalBroker:
                 return f"started (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
             time.sleep(0.5)
         raise BrokerError(f"the broker did not answer within {timeout_s:.0f}s; see {self.log_file}")
+
+    def kill(self) -> int | None:
+        """SIGKILL by pid, no shutdown at all (a crashed machine). The storage stays, so
+        :meth:`start` brings the same node back, which then catches up from the others."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
+            _reap(pid)
+        return pid
 
     def stop(self, timeout_s: float = 30.0) -> str:
         """Stop the broker by its pid and wait for it to exit."""
