@@ -137,7 +137,7 @@ def compile_java(source: Path, classpath: str, out_root: Path) -> Path:
     out_root.mkdir(parents=True, exist_ok=True)
     (ecj,) = fetch_all("compiler")
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out_root))
-    proc = subprocess.run([java(), "-jar", str(ecj), "-17", "-nowarn", "-proceedOnError:none", "-cp", classpath,
+    proc = subprocess.run([java(), "-jar", str(ecj), "-17", "-nowarn", "-cp", classpath,
                            "-d", str(tmp), str(source)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
