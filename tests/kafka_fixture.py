@@ -49,21 +49,15 @@ def kafka_for_tests() -> Iterator[KafkaForTests]:
             servers = container.get_bootstrap_server()
             yield KafkaForTests(servers, f"testcontainers apache/kafka:4.1.1 at {servers}")
         return
-    from dfdg.localbroker.manager import LocalBroker, default_home, kafka_version
+    from dfdg.localbroker.manager import LocalBroker, kafka_version
 
     port = int(os.environ.get("DFDG_TEST_BROKER_PORT", "19092"))
-    # Storage is fresh per session (a temp dir); the Maven classpath cache is shared.
+    # Storage is fresh per session (a temp dir); the pinned jars' cache (DFDG_JARS_DIR) is shared.
     state = Path(tempfile.mkdtemp(prefix="dfdg-test-broker-"))
     broker = LocalBroker(home=state, port=port, controller_port=port + 1)
-    classpath_cache = default_home()
-    classpath_cache.mkdir(parents=True, exist_ok=True)
-    for cached in classpath_cache.glob("classpath-*.txt"):
-        shutil.copy(cached, state / cached.name)
     try:
         broker.start()
         yield KafkaForTests(broker.bootstrap, f"local Apache Kafka {kafka_version()} (KRaft) at {broker.bootstrap}")
     finally:
         broker.stop()
-        for cached in state.glob("classpath-*.txt"):
-            shutil.copy(cached, classpath_cache / cached.name)
         shutil.rmtree(state, ignore_errors=True)

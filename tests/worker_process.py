@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Coroutine, Mapping
@@ -68,10 +69,18 @@ class WorkerProcess:
             [sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker", *self.args],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
+        self._pid_file().write_text(str(self.proc.pid))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.wait_for("deadline index rebuilt", ready_timeout_s)
         return self
+
+    def _pid_file(self) -> Path:
+        """Where .ci/run finds this worker to stop it by pid if a run is killed before stop()."""
+        assert self.proc is not None
+        folder = Path(tempfile.gettempdir()) / "dfdg-test-workers"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{self.proc.pid}.pid"
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -101,13 +110,15 @@ class WorkerProcess:
         return "\n".join(self.lines[-n:])
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._pid_file().unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to commit or flush anything."""
@@ -115,3 +126,4 @@ class WorkerProcess:
             return
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
+        self._pid_file().unlink(missing_ok=True)

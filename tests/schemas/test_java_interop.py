@@ -9,6 +9,7 @@ equal ours (the fingerprint is the whole of single-object interoperability).
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import struct
 import subprocess
@@ -22,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from dfdg.localbroker.manager import default_home, java_command, resolve_classpath
+from dfdg.localbroker.jars import compile_java, jars_dir
+from dfdg.localbroker.manager import java_command, resolve_classpath
 from schemas.catalogue import SCHEMA_DIR, fingerprint64
 from schemas.codec import Codec
 from schemas.registry import registered_classes
@@ -86,7 +88,9 @@ def test_java_reads_our_bytes_and_we_read_javas_for_every_schema(tmp_path: Path)
         written[full_name] = _samples(CLASSES[full_name], rng)
         (tmp_path / f"{full_name}.py.bin").write_bytes(_frame([CODEC.encode(r) for r in written[full_name]]))
 
-    command = java_command(resolve_classpath(default_home()), str(JAVA_SOURCE), str(SCHEMA_DIR), str(tmp_path))
+    classpath = resolve_classpath()
+    classes = compile_java(JAVA_SOURCE, classpath, jars_dir() / "classes")
+    command = java_command(classpath + os.pathsep + str(classes), "AvroInterop", str(SCHEMA_DIR), str(tmp_path))
     proc = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
 

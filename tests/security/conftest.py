@@ -1,7 +1,7 @@
 """A secure local broker (SASL/SCRAM + StandardAuthorizer) for the session, and its users.
 
 Port: ``DFDG_SECURE_TEST_BROKER_PORT`` (default 32092; controller on the next port). Storage,
-credentials and registries are fresh temp files; the Maven classpath cache is shared.
+credentials and registries are fresh temp files; the pinned jars' cache is shared.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from dfdg.acl import Plan
 from dfdg.acl_admin import AclAdmin
 from dfdg.acl_sync import sync
-from dfdg.localbroker.manager import LocalBroker, default_home
+from dfdg.localbroker.manager import LocalBroker
 from processors.subscribers import Registry
 from sinks import registry_store
 
@@ -77,10 +77,6 @@ class SecureKafka:
 def secure_kafka() -> Iterator[SecureKafka]:
     port = int(os.environ.get("DFDG_SECURE_TEST_BROKER_PORT", "32092"))
     state = Path(tempfile.mkdtemp(prefix="dfdg-secure-broker-"))
-    cache = default_home()
-    cache.mkdir(parents=True, exist_ok=True)
-    for cached in cache.glob("classpath-*.txt"):
-        shutil.copy(cached, state / cached.name)
     broker = LocalBroker(home=state, port=port, controller_port=port + 1, secure=True)
     try:
         broker.start()

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from dfdg.cmd_lag import register
-from dfdg.localbroker.manager import default_home, java_command, resolve_classpath
+from dfdg.localbroker.manager import java_command, resolve_classpath
 from streams.lag import LagReport, LagTracker, collect_lag
 from streams.lag_eval import Status
 
@@ -56,7 +56,7 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
 
 
 def _kafka_describe(bootstrap: str, group: str) -> dict[tuple[str, int], tuple[int, int, int]]:
-    cmd = java_command(resolve_classpath(default_home()), "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    cmd = java_command(resolve_classpath(), "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
                        "--bootstrap-server", bootstrap, "--describe", "--group", group)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
     rows: dict[tuple[str, int], tuple[int, int, int]] = {}

@@ -1,16 +1,13 @@
-"""The live page in headless Chromium against the real web app: the lag chart draws the
-history, the badges and tables fill in, and a screenshot is kept in test-artifacts/."""
+"""The live page in headless Chromium against the real web app fed a made-up status: the lag
+chart draws a full hour of history, the badges and tables fill in, and a screenshot is kept in
+test-artifacts/. The same page against a real worker: test_live_page_worker.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -18,16 +15,9 @@ from aiohttp import web
 from streams.lag import GroupLag, LagHistory, LagSnapshot, LagTracker, PartitionLag
 from streams.metrics import Metrics
 from streams.web import PipelineStatus, Readiness, build_web_app
+from tests.chromium import ARTIFACTS, chromium_run
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 POINTS = 60
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("chromium is not on PATH: install it (Debian: apt-get install -y chromium) to test the live page")
-    return path
 
 
 def _history(now: float) -> LagHistory:
@@ -63,25 +53,8 @@ async def live_url() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def _chromium_run(*args: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="dfdg-chromium-") as profile:
-        proc = await asyncio.create_subprocess_exec(
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 120)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    return out.decode(errors="replace")
-
-
 async def test_live_page_draws_the_lag_chart_from_api_status(live_url: str) -> None:
-    dom = await _chromium_run("--dump-dom", live_url)
+    dom = await chromium_run("--dump-dom", live_url)
     chart = re.search(r'<svg id="lag-chart" data-points="(\d+)"', dom)
     assert chart is not None, dom[:2000]
     assert int(chart.group(1)) == 2 * POINTS  # two topics, every point of the hour
@@ -97,6 +70,6 @@ async def test_live_page_screenshot_is_saved_as_artifact(live_url: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "live-page.png"
     shot.unlink(missing_ok=True)
-    await _chromium_run(f"--screenshot={shot}", "--window-size=1200,800", live_url)
+    await chromium_run(f"--screenshot={shot}", "--window-size=1200,800", live_url)
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
