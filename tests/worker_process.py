@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def _in_thread(coro: Coroutine[Any, Any, Any]) -> Any:
         raise failure[0]
     return result[0] if result else None
 
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 class WorkerProcess:
     def __init__(self, bootstrap: str, app_id: str, data_dir: Path, extra_env: Mapping[str, str] | None = None,
@@ -88,10 +91,12 @@ class WorkerProcess:
             self.lines.append(line.rstrip("\n"))
 
     def events(self) -> list[dict[str, object]]:
+        """The worker's JSON log lines. Faust's terminal handling can put an escape sequence
+        (e.g. ``ESC[?25h``) in front of a line; it is stripped, not the line dropped."""
         out = []
         for line in list(self.lines):
             try:
-                out.append(json.loads(line))
+                out.append(json.loads(_ANSI.sub("", line)))
             except ValueError:
                 continue
         return out
