@@ -66,6 +66,7 @@ async def _replay(args: argparse.Namespace) -> int:
         dispatcher = WebhookDispatcher(endpoint, store, policy=RetryPolicy(base_delay=1.0, max_attempts=5))
         count = await dispatcher.replay()
         await dispatcher.close()
+        unread = len(store.waiting())
     finally:
         lock.close()
         await keys.stop()
@@ -73,6 +74,11 @@ async def _replay(args: argparse.Namespace) -> int:
     if dispatcher.shredded:
         print(f"{sub.id}: {dispatcher.shredded} held deliveries not sent: their citizens have been deleted "
               "and the held bodies can no longer be opened; they were removed")
+    if unread:
+        # Never taken for deleted: a key topic this principal cannot see proves nothing.
+        print(f"{sub.id}: {unread} held deliveries kept and not sent: the subscriber's key topic could not be "
+              f"read (it does not exist on this cluster, or this principal may not describe it); check "
+              f"--bootstrap and the ACLs, then replay again", file=sys.stderr)
     print(f"{sub.id}: replayed {count}, delivered {count - left}, still held {left}")
     if sub.state != "active":
         print(f"{sub.id} is {sub.state}: `dfdg subscribers resume {sub.id}` to deliver new notifications")

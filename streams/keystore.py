@@ -52,7 +52,10 @@ class KeyTopic:
         self._erased: set[str] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._follow: asyncio.Task[None] | None = None
+        # Set once the topic has been read to its end, or found not to exist yet: the worker can
+        # go on (a topic not created yet holds no keys). ``_read`` is only the former.
         self._loaded = asyncio.Event()
+        self._read = False
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -80,6 +83,7 @@ class KeyTopic:
         end = await self._consumer.end_offsets(tps)
         while [tp for tp in tps if await self._consumer.position(tp) < end[tp]]:
             self._apply(await self._consumer.getmany(*tps, timeout_ms=500))
+        self._read = True
         return True
 
     async def stop(self) -> None:
@@ -94,9 +98,10 @@ class KeyTopic:
         await self._loaded.wait()
 
     def loaded(self) -> bool:
-        """Whether the topic has been read to its end once: only then does a missing key mean a
-        shredded one rather than one not read yet."""
-        return self._loaded.is_set()
+        """Whether the topic has been found and read to its end once: only then does a missing
+        key mean a shredded one. A topic this client cannot see (not created yet, no DESCRIBE
+        right, the wrong cluster) proves nothing about any citizen."""
+        return self._read
 
     async def _follow_topic(self) -> None:
         assert self._consumer is not None

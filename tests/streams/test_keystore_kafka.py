@@ -1,0 +1,45 @@
+"""A key topic this client cannot see proves nothing about any citizen: ``loaded()`` is true
+only once the topic has been found and read to its end (a webhook replay otherwise took every
+held delivery for a deleted citizen's and removed it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from sinks.crypto import MasterKey
+from streams.keystore import KeyStore
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_a_key_topic_not_there_is_not_loaded_until_it_appears_and_is_read(bootstrap: str,
+                                                                                 unique: str) -> None:
+    topic = f"keys-{unique}"
+    master = MasterKey(MasterKey.DEV_KEY)
+    reader = KeyStore(bootstrap, topic, master)
+    await reader.start()
+    try:
+        await asyncio.wait_for(reader.ready(), 10)  # the worker goes on: no topic, no keys yet
+        assert not reader.loaded()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 2, 1)])
+        finally:
+            await admin.close()
+        writer = KeyStore(bootstrap, topic, master)
+        await writer.start()
+        try:
+            assert await writer.ensure(["c-one"]) == 1
+        finally:
+            await writer.stop()
+        for _ in range(100):  # the reader follows the topic once it exists
+            if reader.loaded() and reader.known("c-one") is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert reader.loaded() and reader.known("c-one") is not None
+    finally:
+        await reader.stop()
