@@ -76,3 +76,15 @@ def test_replication_follows_the_brokers_the_cluster_reports(brokers: int, expec
 
 def test_faust_leader_topic_is_created_with_the_pipeline() -> None:
     assert "dfdg-__assignor-__leader" in {s.name for s in pipeline_topics(4, "dfdg")}
+
+
+def test_starting_with_another_node_count_over_existing_storage_is_refused(tmp_path: Path) -> None:
+    """`start --nodes 5` over a 3-node cluster's storage would give the nodes a voter set their
+    storage was not formatted with: refused, with `reset` named, before any node is launched."""
+    three = LocalCluster(tmp_path, nodes=3, base_port=59092)
+    three.cluster_id()  # what the first start records
+    assert three.recorded_nodes() == 3
+    with pytest.raises(BrokerError, match=r"made with 3 nodes, not 5: run `dfdg broker reset` first"):
+        LocalCluster(tmp_path, nodes=5, base_port=59092).start(timeout_s=1)
+    assert not list(three.state_dir.glob("broker-*")), "no node was launched"
+    assert LocalCluster(tmp_path, nodes=5, base_port=59192).recorded_nodes() is None  # another cluster
