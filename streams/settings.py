@@ -10,7 +10,7 @@ from pathlib import Path
 
 from processors.archive_retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from sinks.config import ConfigError, dev_mode
-from streams.store_policy import DEFAULT_ROCKSDB_MEMORY_MB
+from streams.store_policy import DEFAULT_ROCKSDB_MEMORY_MB, MIN_PARTITION_SHARE_MB
 
 __all__ = ["ConfigError", "Settings", "dev_mode"]
 
@@ -45,10 +45,11 @@ class Settings:
     def from_env(cls) -> Settings:
         dev = dev_mode()
         home = Path(_env("DFDG_HOME", str(Path.home() / ".cache" / "dfdg")))
+        partitions = int(_env("DFDG_PARTITIONS", "4"))
         return cls(
             bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             app_id=_env("DFDG_APP_ID", "dfdg"),
-            partitions=int(_env("DFDG_PARTITIONS", "4")),
+            partitions=partitions,
             web_port=int(_env("DFDG_WEB_PORT", "6066")),
             web_host=_env("DFDG_WEB_HOST", "127.0.0.1"),
             data_dir=Path(_env("DFDG_DATA_DIR", str(home / "worker-data"))),
@@ -62,17 +63,27 @@ class Settings:
             clock_speed=float(_env("DFDG_CLOCK_SPEED", "1")),
             ingress_retention_days=_retention_days(_env("DFDG_INGRESS_RETENTION_DAYS", "7")),
             archive_retry=_archive_retry(dev),
-            rocksdb_memory_mb=_rocksdb_memory_mb(_env("DFDG_ROCKSDB_MEMORY_MB", str(DEFAULT_ROCKSDB_MEMORY_MB))),
+            rocksdb_memory_mb=_rocksdb_memory_mb(_env("DFDG_ROCKSDB_MEMORY_MB", str(DEFAULT_ROCKSDB_MEMORY_MB)),
+                                                 partitions),
         )
 
 
-def _rocksdb_memory_mb(value: str) -> int:
+def _rocksdb_memory_mb(value: str, partitions: int) -> int:
+    """The RocksDB budget, at least 32 MiB and at least MIN_PARTITION_SHARE_MB for each of the
+    table's DFDG_PARTITIONS partitions: below that each partition's floors (streams.store_policy)
+    would take more than its share, and the stores more than the budget."""
     try:
         megabytes = int(value)
     except ValueError:
         megabytes = 0
     if megabytes < 32:
         raise ConfigError(f"DFDG_ROCKSDB_MEMORY_MB must be a whole number of MiB, at least 32, not {value!r}")
+    needed = MIN_PARTITION_SHARE_MB * partitions
+    if megabytes < needed:
+        raise ConfigError(
+            f"DFDG_ROCKSDB_MEMORY_MB={megabytes} is below {MIN_PARTITION_SHARE_MB} MiB x DFDG_PARTITIONS={partitions}"
+            f" = {needed} MiB: each partition's RocksDB needs at least {MIN_PARTITION_SHARE_MB} MiB, so the stores"
+            f" would take {needed} MiB; raise DFDG_ROCKSDB_MEMORY_MB to {needed} or lower DFDG_PARTITIONS")
     return megabytes
 
 

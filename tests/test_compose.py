@@ -21,6 +21,9 @@ INTERNAL_TOPICS = {
     "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "transaction.state.log.min.isr",
     "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "share.coordinator.state.topic.replication.factor",
     "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "share.coordinator.state.topic.min.isr",
+    # What a topic the broker auto-creates gets (touched before the worker creates it).
+    "KAFKA_DEFAULT_REPLICATION_FACTOR": "default.replication.factor",
+    "KAFKA_MIN_INSYNC_REPLICAS": "min.insync.replicas",
 }
 
 
@@ -93,3 +96,27 @@ def test_both_workers_differ_only_in_where_kafka_is(services: dict[str, Any]) ->
     cluster.pop("KAFKA_BOOTSTRAP_SERVERS")
     assert single == cluster
     assert services["worker"]["secrets"] == services["worker-cluster"]["secrets"]
+
+
+def test_a_worker_never_gets_the_admins_password(services: dict[str, Any], tmp_path: Path) -> None:
+    """The secrets file the workers read (env_file) holds KAFKA_SASL_PASSWORD, the admin's, and
+    streams.kafka_auth prefers KAFKA_SASL_PASSWORD over KAFKA_SASL_PASSWORD_FILE: each worker's
+    environment must empty it, so it logs in with its own secret file."""
+    from streams.kafka_auth import client_config
+
+    example = (COMPOSE.parent / "deploy" / "kafka-secrets.env.example").read_text()
+    secrets_env = dict(line.split("=", 1) for line in example.splitlines() if "=" in line and line[0] != "#")
+    admin_password = secrets_env["KAFKA_SASL_PASSWORD"]
+    own = tmp_path / "worker-kafka-password"
+    own.write_text("the-workers-own\n")
+    workers = {k: v for k, v in services.items() if v.get("command") == ["worker"]}
+    assert sorted(workers) == ["worker", "worker-cluster"]
+    for name, worker in workers.items():
+        env_files = worker.get("env_file", [])
+        assert env_files in ("deploy/kafka-secrets.env", ["deploy/kafka-secrets.env"]), name
+        env = {**secrets_env, **{k: str(v) for k, v in worker["environment"].items()}}  # compose's order
+        assert env["KAFKA_SASL_PASSWORD"] == "", name
+        assert env["KAFKA_SASL_USERNAME"] != "admin", name
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == "/run/secrets/" + worker["secrets"][0], name
+        password = client_config({**env, "KAFKA_SASL_PASSWORD_FILE": str(own)})["sasl_plain_password"]
+        assert password == "the-workers-own" != admin_password, name

