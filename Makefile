@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml dfdg/localbroker/jars.lock
 	$(BIN)/python -m pip install -q uv==0.13.8
 	$(BIN)/uv pip sync -q -p $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
-	$(BIN)/python -m dfdg.localbroker.jars fetch
+	$(BIN)/python -c "from dfdg.localbroker.jars import main; print(main(['fetch']))"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -68,7 +68,7 @@ lock:
 
 # Re-pin Kafka's jars after changing dfdg/localbroker/pom.xml (the only step that needs Maven).
 relock-jars: $(STAMP)
-	$(BIN)/python -m dfdg.localbroker.jars relock
+	$(BIN)/python -c "from dfdg.localbroker.jars import main; print(main(['relock']))"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
