@@ -124,15 +124,11 @@ def on_retry_requested(saga: ArchiveSaga, requested_by: str, now: datetime) -> A
     if saga.step == "rejected":
         return retry_delivery(saga)
     if saga.step == "delivered":
-        # Back to delivering. The bags to avoid: the one a refused receipt named, or, with no
-        # refusal, the one delivered (received without a receipt the saga saw); any other copy is
-        # reused, so a retry replayed after a crash delivers no third bag. ``receipt_refused``
-        # stays until the delivery (a row from before ``refused_sha256`` then reuses no received copy).
-        avoid = saga.refused_sha256
-        if saga.receipt_refused is None:
-            avoid = with_checksum(avoid, saga.delivered_sha256)
+        # Back to delivering. The bags to avoid: the one delivered (received, with no receipt the
+        # saga will act on) and any a refused receipt named; any other copy is reused, so a retry
+        # replayed after a crash delivers no third bag. ``receipt_refused`` stays until the delivery.
         return replace(saga, step="pending", delivered_sha256=None, failed_deliveries=0, retry_at=None,
-                       last_error=None, refused_sha256=avoid)
+                       last_error=None, refused_sha256=with_checksum(saga.refused_sha256, saga.delivered_sha256))
     if saga.step == "pending" and saga.retry_at is not None:
         return replace(saga, retry_at=now)
     return saga

@@ -176,7 +176,7 @@ class SagaRunner:
                   package_id=saga.package_id, receipt_id=receipt.receipt_id, reason=reason)
         message = (f"ArchiveReceipt refused: {reason}; nothing is deleted. After checking the package, "
                    "dfdg archive retry <package> delivers it again")
-        refused = on_receipt_refused(saga, reason, receipt.tagmanifest_sha256)
+        refused = on_receipt_refused(saga, reason, receipt.tagmanifest_sha256, delivered)
         return refused, Refusal(E308_RECEIPT_MISMATCH, message, recorded=True)
 
     def _ignored(self, citizen: Citizen, answer: ArchiveReceipt | ArchiveRejected | ArchiveRetry,
@@ -233,12 +233,10 @@ class SagaRunner:
             return False
         content = build_package_content(citizen.state, saga.date_of_death)
         try:
-            # After a refused receipt (or an operator's retry of a delivered saga) not the received
-            # copy the saga will see no receipt for, but any other: a replayed retry writes no third bag.
-            # A refusal recorded before ``refused_sha256`` existed reuses no received copy at all.
-            legacy = saga.receipt_refused is not None and not saga.refused_sha256
+            # After a refused receipt (or an operator's retry of a delivered saga) not a received copy
+            # the saga will see no receipt for, but any other: a replayed retry writes no third bag.
             delivery = await asyncio.to_thread(deliver, self._inbox, content,  # type: ignore[arg-type]
-                                               reuse_received=not legacy, refused_sha256=saga.refused_sha256)
+                                               refused_sha256=saga.refused_sha256)
         except (ArchiveSinkError, OSError) as exc:
             # Retried with capped backoff; the row records when (state after the failed effect).
             citizen.saga = on_delivery_failed(saga, now, type(exc).__name__, self._retry_policy)

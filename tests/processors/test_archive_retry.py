@@ -106,9 +106,9 @@ def test_r7_2_e308_an_operator_retry_delivers_again_a_package_whose_receipt_was_
     assert delivery_allowed(retried, NOW) and BuildAndDeliver(refused.package_id) in next_actions(retried)
     again = on_delivered(retried, "ef" * 32)
     assert again.step == "delivered" and again.receipt_refused is None and again.delivered_sha256 == "ef" * 32
-    # The refused receipt's checksum is recorded: the retry avoids that bag, and only that one.
+    # The refused receipt's checksum and the delivered one's are recorded: the retry avoids those bags.
     refused = on_receipt_refused(delivered, reason, "cd" * 32)
-    assert on_retry_requested(refused, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32,)
+    assert on_retry_requested(refused, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32, SHA)
     # A receipt that matches clears the refusal: the saga is receipted.
     receipted = on_receipt(refused, _receipt(refused.package_id))
     assert receipted.step == "receipted" and receipted.receipt_refused is None
@@ -145,11 +145,15 @@ def test_h2_an_operator_retry_delivers_again_a_delivered_saga_whose_receipt_was_
 def test_h3_a_refused_receipt_records_the_checksum_it_named() -> None:
     delivered = on_delivered(_saga(), SHA)
     refused = on_receipt_refused(delivered, "mismatch", "cd" * 32)
-    assert refused.refused_sha256 == ("cd" * 32,) and refused.delivered_sha256 == SHA
+    # Both are bags the archive received and will not receipt again (the receipt may be the damaged part).
+    assert refused.refused_sha256 == ("cd" * 32, SHA) and refused.delivered_sha256 == SHA
+    # A saga still pending (a crash before "delivered") records the checksum the shell read.
+    pending = on_receipt_refused(_saga(), "mismatch", "cd" * 32, "ab" * 32)
+    assert pending.refused_sha256 == ("cd" * 32, "ab" * 32)
     # Replayed after a crash before the row, the retry is handled from the same row: same result.
     assert on_retry_requested(refused, RETRY_BY_OPERATOR, NOW) == on_retry_requested(refused, RETRY_BY_OPERATOR, NOW)
     # Delivered again (bag 2), the checksum to avoid stays until a receipt; a further retry (bag 2's
     # receipt lost too) avoids both bags, so it writes a third, the one the archive will receipt.
     again = on_delivered(on_retry_requested(refused, RETRY_BY_OPERATOR, NOW), "ef" * 32)
-    assert again.refused_sha256 == ("cd" * 32,) and again.receipt_refused is None
-    assert on_retry_requested(again, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32, "ef" * 32)
+    assert again.refused_sha256 == ("cd" * 32, SHA) and again.receipt_refused is None
+    assert on_retry_requested(again, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32, SHA, "ef" * 32)

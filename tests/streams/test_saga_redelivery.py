@@ -65,7 +65,7 @@ async def test_h3_a_retry_replayed_after_a_crash_delivers_no_third_bag_and_its_r
     with Outbox() as box:
         refusal = await runner.on_archive_answer(citizen, _receipt(pid, bag1_sha), NOW, box)
     assert refusal is not None and refusal.code == E308_RECEIPT_MISMATCH and bag1.written
-    assert citizen.saga is not None and citizen.saga.refused_sha256 == (bag1_sha,)
+    assert citizen.saga is not None and citizen.saga.refused_sha256 == (bag1_sha, "ee" * 32)
     row = citizen.saga  # what the row holds
     # The operator's retry writes bag 2; the worker crashes before the row; the archive receives
     # bag 2 as received/P.1 and receipts it.
@@ -108,3 +108,21 @@ async def test_h2_an_operator_retry_moves_a_delivered_saga_whose_receipt_it_neve
     assert citizen.saga.step == "delivered" and citizen.saga.delivered_sha256 != bag1_sha
     assert _bags(tmp_path) == [pid, f"{RECEIVED_DIR}/{pid}"]
     assert tagmanifest_sha256(tmp_path / pid) == citizen.saga.delivered_sha256
+
+
+async def test_h3_after_a_damaged_receipt_the_retry_does_not_reuse_the_received_bag(tmp_path: Path) -> None:
+    runner, pid = _runner(tmp_path), _content(KEY).package_id
+    citizen = _citizen()
+    with Outbox() as box:
+        await runner.run(citizen, NOW, box)
+    receive(tmp_path)  # the archive received bag 1; its receipt names a checksum no bag has
+    assert citizen.saga is not None
+    with Outbox() as box:
+        refusal = await runner.on_archive_answer(citizen, _receipt(pid, "0" * 64), NOW, box)
+    assert refusal is not None and refusal.code == E308_RECEIPT_MISMATCH
+    bag1_sha = citizen.saga.delivered_sha256
+    with Outbox() as box:
+        await runner.on_archive_answer(citizen, _retry(pid), NOW, box)
+    # A fresh bag in the inbox, for the archive to receipt: not received/P, which it never will again.
+    assert citizen.saga.step == "delivered" and citizen.saga.delivered_sha256 != bag1_sha
+    assert _bags(tmp_path) == [pid, f"{RECEIVED_DIR}/{pid}"]
