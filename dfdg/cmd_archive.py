@@ -6,7 +6,8 @@ the inbox and prints one receipt or rejection per bag; ``receive_and_publish`` i
 each outcome handed to a publisher (``--publish``: ``dfdg.archive-receipts``, see ``kafka_publish``) before the
 bag is moved, so a crash can repeat an outcome but never lose one. ``archive retry <package>``
 asks the worker to deliver a package again once an operator has dealt with the cause (R7.2): a
-saga whose package the archive rejected, or whose receipt it refused (E308), waits for exactly this.
+saga whose package the archive rejected, or whose receipt it refused (E308) or that never saw a
+receipt (``delivered``: the archive sends none for a bag it has received), waits for exactly this.
 The worker answers by delivering, or with a dead letter (E309) when the request matches no saga.
 """
 
@@ -48,6 +49,8 @@ __all__ = [
 DEFAULT_INBOX = os.environ.get("DFDG_ARCHIVE_INBOX", "archive-inbox")
 # What streams.pseudonym.citizen_key makes: 32 hex digits of an HMAC, never a CPR.
 _CITIZEN_KEY = re.compile(r"[0-9a-f]{32}")
+# What processors.archival.package_id_for makes: a UUID, never a CPR.
+_PACKAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Metadata fields safe to print: none of them holds personal data.
 _SHOWN = ("Package-Id", "Case-Count", "Case-Types", "Programmes", "Period-Start", "Period-End", "Payload-Oxum")
 
@@ -68,7 +71,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                    help="Kafka bootstrap servers for --publish ($KAFKA_BOOTSTRAP_SERVERS)")
     r.set_defaults(func=run_receive)
-    t = sub.add_parser("retry", help="deliver a rejected or receipt-refused package again, its cause dealt with")
+    t = sub.add_parser("retry", help="deliver a rejected, receipt-refused or never-receipted package again, "
+                                         "its cause dealt with")
     t.add_argument("package_id", help="the package id (the directory name under <inbox>/rejected/ or received/)")
     t.add_argument("--inbox", type=Path, default=Path(DEFAULT_INBOX), help="archive inbox ($DFDG_ARCHIVE_INBOX)")
     t.add_argument("--citizen-key", default=None,
@@ -197,8 +201,13 @@ def retry_request(package_id: str, citizen_key: str, now: datetime | None = None
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    """Publish an operator's ArchiveRetry to the archive-receipts topic; 2 if the citizen key is unknown
-    or is not shaped like one (a CPR typed there must never reach a topic)."""
+    """Publish an operator's ArchiveRetry to the archive-receipts topic; 2 if the package id or the
+    citizen key is not shaped like one, or the key is unknown (a CPR typed there must never reach a
+    topic, nor be printed back: the messages name the field, never the value)."""
+    if not _PACKAGE_ID.fullmatch(args.package_id):
+        print("package_id must be the package id (a UUID, as in the saga's log lines or the directory name under "
+              f"{args.inbox / RECEIVED_DIR} or {args.inbox / REJECTED_DIR}); nothing was sent")
+        return 2
     key = args.citizen_key or citizen_key_of_package(args.inbox, args.package_id)
     if not key:
         print(f"package {args.package_id}: no copy under {args.inbox / REJECTED_DIR} or "

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 
-from dfdg.dead_letter_view import Letter, Opener, opened_view, replay_target
+from dfdg.dead_letter_view import Letter, Opener, answer_target, opened_view, replay_target
 from dfdg.subscriber import read_topic
 from processors.reference import ERROR_CODES
 from schemas.topics import DEAD_LETTER
@@ -121,6 +121,12 @@ def _next_step(x: Letter, bootstrap: str, shredded: bool = False) -> str:
         # neither this view nor a replay can open it. Advising a replay would only fail.
         return ("nothing to replay: the citizen has been deleted and the key that sealed this letter destroyed, "
                 "so it can no longer be opened (its sealed bytes stay on the topic, unreadable)")
+    if answer_target(x) is not None:
+        if code.startswith("E308"):
+            return ("a refused archive receipt: replayed it would be refused again; check the package, then "
+                    "dfdg archive retry <package> (docs/operations.md)")
+        return (f"an archive answer ({topic}): once its saga exists (E309) or the defect is fixed (E9xx), {replay} "
+                "(opened and sent back as the archive published it)")
     if replay_target(x) is None:
         return (f"an internal record ({topic}), not a publisher's message: after the fix is deployed, {replay} "
                 "(sent back as it was stored, never opened)")
@@ -144,7 +150,7 @@ async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opene
                 print(f"dead letter {x.offset}: its citizen has been deleted and its value was not kept; "
                       "nothing to replay")
                 continue
-            target = replay_target(x)
+            target = replay_target(x) or answer_target(x)
             if target is None:
                 # Not a publisher's message: sent back exactly as stored (sealed, or not personal).
                 await publisher.publish_raw(x.header("dlq.topic"), x.value, x.key, [])
@@ -156,7 +162,8 @@ async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opene
                 print(f"dead letter {x.offset}: its citizen has been deleted; nothing to replay")
                 continue
             # Back to the publisher's own topic, as the publisher sent it: the door admits it
-            # again, seals it and passes it on; nothing in clear reaches an internal topic.
+            # again, seals it and passes it on; nothing in clear reaches an internal topic. An
+            # archive answer goes back to the receipts topic as the archive published it.
             await publisher.publish_raw(target, opened.value, opened.key, opened.headers)
             replayed += 1
     print(f"replayed {replayed} dead letter(s) to their original topics")

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.topics import INGRESS_TOPICS, citizen_keys_topic
+from schemas.topics import INGRESS_TOPICS, archive_receipts_topic, citizen_keys_topic
 from sinks.crypto import CryptoError, MasterKey, is_sealed, open_sealed, sealed_key_id
 from sinks.dead_letter import DLQ_ORIGINAL
 from streams.keystore import KeyStore, UnknownKey
@@ -16,8 +16,9 @@ from streams.origin import unpack_envelope
 from streams.sealing import event_aad, origin_aad
 from streams.settings import dev_mode
 
-__all__ = ["Letter", "Opened", "Opener", "mask_cpr", "opened_view", "replay_target"]
+__all__ = ["Letter", "Opened", "Opener", "answer_target", "mask_cpr", "opened_view", "replay_target"]
 
+ARCHIVE_RECEIPTS_SUFFIX = archive_receipts_topic("")  # "<app id>.archive-receipts"
 _CPR = re.compile(r"(?<!\d)(\d{6})-?(\d{4})(?!\d)")
 
 
@@ -87,6 +88,15 @@ def replay_target(letter: Letter) -> str | None:
     publisher's (a deadline, an archive answer) is never opened onto an internal topic."""
     topic = letter.header("dlq.topic")
     return topic if topic in INGRESS_TOPICS else None
+
+
+def answer_target(letter: Letter) -> str | None:
+    """The archive-receipts topic a sealed archive answer (a receipt, rejection or retry request,
+    E308/E309/E901) goes back to, opened: the worker reads those as the archive published them, and
+    they hold nothing personal. ``None`` for any other letter, and for one written before such letters
+    were sealed (it is replayed as it is stored)."""
+    topic = letter.header("dlq.topic")
+    return topic if topic.endswith(ARCHIVE_RECEIPTS_SUFFIX) and is_sealed(letter.value) else None
 
 
 def mask_cpr(text: str) -> str:

@@ -7,8 +7,9 @@ Two ways a saga stops, and what starts it again:
     package rejected  (the archive could not verify it): the saga waits for an operator, who
                       looks at the package and runs ``dfdg archive retry <package>``
     receipt refused   (E308: it does not name the delivered package's checksum): the saga stays
-                      ``delivered`` and waits for a receipt that matches; the archive sends none
-                      for a bag it has already received, so an operator's retry delivers anew
+    or never seen     ``delivered`` and waits for a receipt that matches; the archive sends none
+                      for a bag it has already received (nor again for one whose receipt came
+                      before the saga existed, E309), so an operator's retry delivers anew
     never retried     (a ``pending`` saga from before retries existed, ``retry_at`` unset): due
                       once when the worker rebuilds its sagas (``due_after_recovery``)
 
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from processors.deceased import ArchiveSaga, retry_delivery
+from processors.deceased import ArchiveSaga, retry_delivery, with_checksum
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
@@ -114,17 +115,20 @@ def due_after_recovery(saga: ArchiveSaga) -> bool:
 
 def on_retry_requested(saga: ArchiveSaga, requested_by: str, now: datetime) -> ArchiveSaga:
     """An ArchiveRetry for this saga's package. An operator's retries a rejected package at once,
-    delivers again a package whose receipt was refused (E308), and cuts a failed delivery's
-    backoff short; the timer's never touches a rejected or delivered one."""
+    delivers again any delivered package (its receipt refused, E308, or never seen: the archive
+    sends none for a bag it has received, and a receipt that came before the saga existed was
+    dead-lettered, E309), and cuts a failed delivery's backoff short; the timer's never touches a
+    rejected or delivered one."""
     if requested_by != RETRY_BY_OPERATOR:
         return saga
     if saga.step == "rejected":
         return retry_delivery(saga)
-    if saga.step == "delivered" and saga.receipt_refused is not None:
-        # Back to delivering; ``receipt_refused`` stays until then, so the delivery writes a fresh
-        # bag (the received one is what the refused receipt was about) and the archive receipts it.
+    if saga.step == "delivered":
+        # Back to delivering. The bags to avoid: the one delivered (received, with no receipt the
+        # saga will act on) and any a refused receipt named; any other copy is reused, so a retry
+        # replayed after a crash delivers no third bag. ``receipt_refused`` stays until the delivery.
         return replace(saga, step="pending", delivered_sha256=None, failed_deliveries=0, retry_at=None,
-                       last_error=None)
+                       last_error=None, refused_sha256=with_checksum(saga.refused_sha256, saga.delivered_sha256))
     if saga.step == "pending" and saga.retry_at is not None:
         return replace(saga, retry_at=now)
     return saga

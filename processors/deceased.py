@@ -55,6 +55,7 @@ __all__ = [
     "receipt_refusal",
     "retry_delivery",
     "start_saga",
+    "with_checksum",
 ]
 
 Handler = Callable[[CitizenState, Event, datetime], Decision]
@@ -99,6 +100,13 @@ class ArchiveSaga:
     # retry gets this saga on (``processors.archive_retry.on_retry_requested``), and the delivery it
     # causes writes a fresh bag instead of finding the received one.
     receipt_refused: str | None = None
+    # The tag-manifest checksums of bags the archive holds whose receipts this saga will not act on:
+    # the one a refused receipt named and the one delivered (E308), and, after an operator's retry of
+    # a ``delivered`` saga, the one it had delivered (its receipt was lost, e.g. dead-lettered E309
+    # before the saga existed). A redelivery never reuses a copy with one of these, but reuses any other one, so a
+    # retry replayed after a crash finds the bag the first attempt wrote instead of writing a third
+    # (fastavro's random sync markers make every new bag's checksum differ). Kept until a receipt.
+    refused_sha256: tuple[str, ...] = ()
 
 
 # ---- actions: what the shell must do, in order ----
@@ -313,15 +321,26 @@ def on_receipt(saga: ArchiveSaga, receipt: ReceiptLike, delivered_sha256: str | 
     if receipt_refusal(saga, receipt, delivered_sha256) is not None:
         return saga
     return replace(saga, step="receipted", receipt_sha256=receipt.tagmanifest_sha256, rejection_reason=None,
-                   delivered_sha256=saga.delivered_sha256 or delivered_sha256, retry_at=None, receipt_refused=None)
+                   delivered_sha256=saga.delivered_sha256 or delivered_sha256, retry_at=None, receipt_refused=None,
+                   refused_sha256=())
 
 
-def on_receipt_refused(saga: ArchiveSaga, reason: str) -> ArchiveSaga:
+def on_receipt_refused(saga: ArchiveSaga, reason: str, refused_sha256: str | None = None,
+                       delivered_sha256: str | None = None) -> ArchiveSaga:
     """A receipt for this package was refused (``receipt_refusal``): nothing is deleted, and the saga
-    remembers why, so an operator's retry may deliver the package again (R7.2)."""
+    remembers why, so an operator's retry delivers the package again (R7.2). Both the checksum the
+    receipt named and the delivered one's (the saga's, or ``delivered_sha256`` as the shell read it)
+    are bags the archive has received and will not receipt again: the retry reuses neither."""
     if saga.step not in ("pending", "delivered", "rejected") or not saga.areas_to_archive:
         return saga
-    return replace(saga, receipt_refused=reason)
+    refused = with_checksum(saga.refused_sha256, refused_sha256)
+    return replace(saga, receipt_refused=reason,
+                   refused_sha256=with_checksum(refused, saga.delivered_sha256 or delivered_sha256))
+
+
+def with_checksum(checksums: tuple[str, ...], checksum: str | None) -> tuple[str, ...]:
+    """``checksums`` with ``checksum`` added once (order kept: the same inputs, the same row)."""
+    return checksums if not checksum or checksum in checksums else (*checksums, checksum)
 
 
 def on_rejection(saga: ArchiveSaga, package_id: str, reason: str) -> ArchiveSaga:

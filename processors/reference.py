@@ -133,7 +133,9 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
                            "again (R7.2).",
     E309_ARCHIVE_ANSWER_UNMATCHED: "An archive receipt, rejection or retry matches no archive saga: no saga is held "
                                    "for its key, its citizen_key is not its key, or its package_id is not the "
-                                   "saga's; nothing was done (check the package id and citizen key, R7.2).",
+                                   "saga's; nothing was done (check the package id and citizen key, R7.2). A "
+                                   "receipt or rejection can come before the death that starts its saga (the "
+                                   "topics have no order between them): replay it once the saga exists.",
     E107_NOT_AN_INGRESS_EVENT: "The record is valid Avro but not an event publishers may send (see docs/events.md).",
     E108_WRONG_TOPIC: "The record's type is not the one its topic carries (each ingress topic carries one event "
                       "type, see the topics table); it was not acted on. Publish it on its own topic.",

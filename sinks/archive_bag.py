@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -133,9 +134,36 @@ def _valid(path: Path) -> bool:
         return False
 
 
-def _existing(inbox: Path, package_id: str, received: bool = True) -> Delivery | None:
-    places = (inbox / package_id, inbox / RECEIVED_DIR / package_id) if received else (inbox / package_id,)
-    for path in places:
+def _received_copies(inbox: Path, package_id: str) -> list[Path]:
+    """The copies of ``package_id`` under ``received/``, newest first: the receiver keeps a second
+    delivery of an id beside the first as ``<package_id>.1``, a third as ``.2`` (``_free_target``)."""
+    folder = inbox / RECEIVED_DIR
+    if not folder.is_dir():
+        return []
+    numbered: list[tuple[int, Path]] = []
+    for path in folder.iterdir():
+        suffix = path.name[len(package_id):] if path.name.startswith(package_id) else None
+        if suffix == "":
+            numbered.append((0, path))
+        elif suffix and suffix[0] == "." and suffix[1:].isdigit():
+            numbered.append((int(suffix[1:]), path))
+    return [path for _, path in sorted(numbered, reverse=True)]
+
+
+def _copies(inbox: Path, package_id: str, received: bool, refused_sha256: Collection[str]) -> list[Path]:
+    """Where a delivered copy may be, in the order to reuse it: the inbox (not yet received, so the
+    archive will still receipt it), then the received copies newest first, except a refused one's."""
+    places = [inbox / package_id]
+    if received:
+        places += [p for p in _received_copies(inbox, package_id)
+                   if not (refused_sha256 and (p / "tagmanifest-sha256.txt").is_file()
+                           and tagmanifest_sha256(p) in refused_sha256)]
+    return places
+
+
+def _existing(inbox: Path, package_id: str, received: bool = True,
+              refused_sha256: Collection[str] = ()) -> Delivery | None:
+    for path in _copies(inbox, package_id, received, refused_sha256):
         if path.exists():
             if not _valid(path):
                 raise PackageConflictError(f"package {package_id} exists at {path.parent.name}/ but does not validate")
@@ -150,26 +178,29 @@ def tagmanifest_sha256(bag: Path) -> str:
     return hashlib.sha256((bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
 
 
-def delivered_checksum(inbox: Path, package_id: str) -> str | None:
-    """The tag-manifest checksum of the package delivered under ``package_id`` (in the inbox or
-    under ``received/``), or None when none is there. For a saga whose "delivered" step a crash
-    kept from being written: the receipt is still checked against what was delivered."""
-    for path in (inbox / package_id, inbox / RECEIVED_DIR / package_id):
+def delivered_checksum(inbox: Path, package_id: str, refused_sha256: Collection[str] = ()) -> str | None:
+    """The tag-manifest checksum of the package delivered under ``package_id`` (in the inbox, else
+    the newest copy under ``received/`` whose checksum is not one of ``refused_sha256``), or None when none
+    is there. For a saga whose "delivered" step a crash kept from being written: the receipt is
+    still checked against what was delivered, not against an older copy the archive received."""
+    for path in _copies(inbox, package_id, True, refused_sha256):
         if (path / "tagmanifest-sha256.txt").is_file():
             return tagmanifest_sha256(path)
     return None
 
 
 def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_DIR,
-            reuse_received: bool = True) -> Delivery:
+            reuse_received: bool = True, refused_sha256: Collection[str] = ()) -> Delivery:
     """Write ``content`` as a bag ``<inbox>/<package_id>/`` (sha256 and sha512 manifests), atomically.
 
     A no-op if the archive already holds a valid package with this id. ``reuse_received=False``
     counts only a bag still waiting in the inbox: after a refused receipt (R7.2) the received copy
     is what the receipt was about, and the archive's receiver sends no second receipt for it.
+    ``refused_sha256`` skips only the received copies with one of those checksums: any other one (a bag an
+    earlier redelivery wrote, perhaps received as ``<package_id>.N``) is reused, not written again.
     """
     inbox.mkdir(parents=True, exist_ok=True)
-    found = _existing(inbox, content.package_id, reuse_received)
+    found = _existing(inbox, content.package_id, reuse_received, refused_sha256)
     if found is not None:
         return found
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=inbox))
@@ -184,7 +215,7 @@ def deliver(inbox: Path, content: PackageContent, *, schemas_dir: Path = SCHEMA_
             tmp.rename(target)  # atomic within one file system: all of the package or none
         except OSError:
             # Another delivery of the same id won the race: fine if what it wrote is valid.
-            found = _existing(inbox, content.package_id, reuse_received)
+            found = _existing(inbox, content.package_id, reuse_received, refused_sha256)
             if found is None:
                 raise
             return found

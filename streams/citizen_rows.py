@@ -68,6 +68,7 @@ def saga_from_dict(body: dict[str, object]) -> ArchiveSaga:
     fields["date_of_death"] = date.fromisoformat(str(fields["date_of_death"]))
     fields["areas_to_archive"] = tuple(fields.get("areas_to_archive") or ())  # type: ignore[call-overload]
     fields["areas_deleted_at_once"] = tuple(fields.get("areas_deleted_at_once") or ())  # type: ignore[call-overload]
+    fields["refused_sha256"] = tuple(fields.get("refused_sha256") or ())  # type: ignore[call-overload]
     for name in ("started_at", "retry_at"):  # orjson wrote them as RFC 3339; rows before R7.2 lack them
         if fields.get(name) is not None:
             fields[name] = datetime.fromisoformat(str(fields[name]))

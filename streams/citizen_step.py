@@ -105,17 +105,17 @@ class CitizenStep:
             log.error("citizen row unreadable", partition=msg.partition, offset=msg.offset, citizen=key[:12],
                       error=type(exc).__name__)
             await self._dead_letters.send(msg, key or "unkeyed", E901_PROCESSING_FAILED, _failure_message(exc),
-                                          type(exc).__name__, sealed_value=msg.value or b"")
+                                          type(exc).__name__, sealed_value=self._sealed(msg))
             return
         before, sent_before = citizen.snapshot(), box.mark()
         try:
             if msg.topic == self._receipts_topic:
                 refusal = await self._saga.on_archive_answer(citizen, self._archive_answer(msg), now, box)
                 if refusal is not None:
-                    # Kept as it came (an archive answer holds nothing personal): a replay resends it.
+                    # Sealed for its owner like every letter (the topic keeps them for ever); a replay
+                    # opens it back onto the receipts topic (dfdg.dead_letter_view).
                     owner = key if refusal.recorded else self._dead_letters.owner_for(msg, None)
-                    await self._dead_letters.send(msg, owner, refusal.code, refusal.message, "Refused",
-                                                  sealed_value=msg.value)
+                    await self._dead_letters.send(msg, owner, refusal.code, refusal.message, "Refused")
                     if not refusal.recorded:
                         return  # no saga took it: no row, so a mistyped key never becomes a citizen
             else:
@@ -131,7 +131,12 @@ class CitizenStep:
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                       citizen=key[:12], error=type(exc).__name__)
             await self._dead_letters.send(msg, key, E901_PROCESSING_FAILED, _failure_message(exc),
-                                          type(exc).__name__, sealed_value=msg.value)
+                                          type(exc).__name__, sealed_value=self._sealed(msg))
+
+    def _sealed(self, msg: Any) -> bytes | None:
+        """The value as the door sealed it, or None for an archive answer (it came unsealed, so the
+        letter seals it for its owner)."""
+        return None if msg.topic == self._receipts_topic else (msg.value or b"")
 
     def _archive_answer(self, msg: Any) -> object:
         answer = self._codec.decode(msg.value)

@@ -13,7 +13,8 @@ at any point resumes from the row as it was last written:
                   when the watch's timer sends an ArchiveRetry
     delivered  -> waits for the receipt; the receipt is replayed if it was not yet committed, and
                   it is trusted only if it names the delivered package's checksum (R7.2); a refused
-                  one is dead-lettered (E308) and an operator's ``dfdg archive retry`` delivers anew
+                  one is dead-lettered (E308), and a receipt that came before the saga (E309) is
+                  replayed from its dead letter; failing that, ``dfdg archive retry`` delivers anew
     rejected   -> waits for an operator's ``dfdg archive retry <package>`` (an ArchiveRetry)
     receipted  -> the deletion notices and the record are sent again (same ids), then the shred
     receipted, keys already shredded -> only the shred (idempotent) and the marker are left
@@ -69,7 +70,14 @@ from streams.outbox import KafkaSender, Outbox
 from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 
-__all__ = ["Refusal", "SagaRunner"]
+__all__ = ["NO_SAGA", "Refusal", "SagaRunner"]
+
+# An answer for a key with no saga: mistyped, or a receipt handled before the replayed death that
+# starts the saga (the two topics have no order between them). Replayed, the letter goes back to
+# the receipts topic as the archive published it (dfdg.dead_letter_view), and then matches.
+NO_SAGA = ("no archive saga is held for its key (unknown or mistyped, or its citizen's death not yet handled); "
+           "a receipt or rejection: once the saga exists, replay this letter (dfdg dead-letters replay "
+           "--offset <this letter>), which sends it back to the receipts topic")
 
 log = get_logger("dfdg.saga")
 audit = get_logger("dfdg.audit")
@@ -127,8 +135,7 @@ class SagaRunner:
             self._ignored(citizen, answer, "the citizen's saga has completed")  # a repeat after completion
             return None
         if saga is None:
-            return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED,
-                           f"{type(answer).__name__}: no archive saga is held for its key (unknown or mistyped)")
+            return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED, f"{type(answer).__name__}: {NO_SAGA}")
         if answer.package_id != saga.package_id:
             return Refusal(E309_ARCHIVE_ANSWER_UNMATCHED,
                            f"{type(answer).__name__}: its package_id field is not the package of the key's saga")
@@ -157,7 +164,8 @@ class SagaRunner:
         delivered = saga.delivered_sha256
         if delivered is None:
             # "delivered" was never written (a crash): check against what the inbox holds.
-            delivered = await asyncio.to_thread(delivered_checksum, self._inbox, saga.package_id)  # type: ignore[arg-type]
+            delivered = await asyncio.to_thread(delivered_checksum, self._inbox, saga.package_id,  # type: ignore[arg-type]
+                                                saga.refused_sha256)
         reason = receipt_refusal(saga, receipt, delivered)
         if reason is None:
             return on_receipt(saga, receipt, delivered), None
@@ -168,7 +176,8 @@ class SagaRunner:
                   package_id=saga.package_id, receipt_id=receipt.receipt_id, reason=reason)
         message = (f"ArchiveReceipt refused: {reason}; nothing is deleted. After checking the package, "
                    "dfdg archive retry <package> delivers it again")
-        return on_receipt_refused(saga, reason), Refusal(E308_RECEIPT_MISMATCH, message, recorded=True)
+        refused = on_receipt_refused(saga, reason, receipt.tagmanifest_sha256, delivered)
+        return refused, Refusal(E308_RECEIPT_MISMATCH, message, recorded=True)
 
     def _ignored(self, citizen: Citizen, answer: ArchiveReceipt | ArchiveRejected | ArchiveRetry,
                  reason: str) -> None:
@@ -224,9 +233,10 @@ class SagaRunner:
             return False
         content = build_package_content(citizen.state, saga.date_of_death)
         try:
-            # After a refused receipt a fresh bag: the received one is what the receipt was about.
+            # After a refused receipt (or an operator's retry of a delivered saga) not a received copy
+            # the saga will see no receipt for, but any other: a replayed retry writes no third bag.
             delivery = await asyncio.to_thread(deliver, self._inbox, content,  # type: ignore[arg-type]
-                                               reuse_received=saga.receipt_refused is None)
+                                               refused_sha256=saga.refused_sha256)
         except (ArchiveSinkError, OSError) as exc:
             # Retried with capped backoff; the row records when (state after the failed effect).
             citizen.saga = on_delivery_failed(saga, now, type(exc).__name__, self._retry_policy)

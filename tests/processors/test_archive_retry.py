@@ -106,8 +106,9 @@ def test_r7_2_e308_an_operator_retry_delivers_again_a_package_whose_receipt_was_
     assert delivery_allowed(retried, NOW) and BuildAndDeliver(refused.package_id) in next_actions(retried)
     again = on_delivered(retried, "ef" * 32)
     assert again.step == "delivered" and again.receipt_refused is None and again.delivered_sha256 == "ef" * 32
-    # A delivered saga whose receipt was never refused just waits: an operator's retry changes nothing.
-    assert on_retry_requested(delivered, RETRY_BY_OPERATOR, NOW) == delivered
+    # The refused receipt's checksum and the delivered one's are recorded: the retry avoids those bags.
+    refused = on_receipt_refused(delivered, reason, "cd" * 32)
+    assert on_retry_requested(refused, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32, SHA)
     # A receipt that matches clears the refusal: the saga is receipted.
     receipted = on_receipt(refused, _receipt(refused.package_id))
     assert receipted.step == "receipted" and receipted.receipt_refused is None
@@ -123,3 +124,36 @@ def test_r7_2_a_pending_saga_that_was_never_retried_is_due_after_recovery() -> N
     assert not due_after_recovery(on_delivered(stuck, SHA))
     nothing_to_archive = replace(stuck, areas_to_archive=())
     assert not due_after_recovery(nothing_to_archive)
+
+
+def test_h2_an_operator_retry_delivers_again_a_delivered_saga_whose_receipt_was_never_seen() -> None:
+    # H2: the receipt came before the replayed death (E309), the saga then found the bag in
+    # received/ and went delivered; the archive sends no second receipt, and the timer never wakes
+    # a delivered saga. An operator's retry must move it, avoiding the bag already received.
+    delivered = on_delivered(_saga(), SHA)
+    assert delivered.receipt_refused is None
+    assert on_retry_requested(delivered, RETRY_BY_TIMER, NOW) == delivered
+    retried = on_retry_requested(delivered, RETRY_BY_OPERATOR, NOW)
+    assert retried.step == "pending" and retried.delivered_sha256 is None and retried.refused_sha256 == (SHA,)
+    assert delivery_allowed(retried, NOW) and BuildAndDeliver(delivered.package_id) in next_actions(retried)
+    # The fresh bag's receipt completes it.
+    again = on_delivered(retried, "ef" * 32)
+    receipted = on_receipt(again, _receipt(again.package_id, "ef" * 32))
+    assert receipted.step == "receipted" and receipted.refused_sha256 == ()
+
+
+def test_h3_a_refused_receipt_records_the_checksum_it_named() -> None:
+    delivered = on_delivered(_saga(), SHA)
+    refused = on_receipt_refused(delivered, "mismatch", "cd" * 32)
+    # Both are bags the archive received and will not receipt again (the receipt may be the damaged part).
+    assert refused.refused_sha256 == ("cd" * 32, SHA) and refused.delivered_sha256 == SHA
+    # A saga still pending (a crash before "delivered") records the checksum the shell read.
+    pending = on_receipt_refused(_saga(), "mismatch", "cd" * 32, "ab" * 32)
+    assert pending.refused_sha256 == ("cd" * 32, "ab" * 32)
+    # Replayed after a crash before the row, the retry is handled from the same row: same result.
+    assert on_retry_requested(refused, RETRY_BY_OPERATOR, NOW) == on_retry_requested(refused, RETRY_BY_OPERATOR, NOW)
+    # Delivered again (bag 2), the checksum to avoid stays until a receipt; a further retry (bag 2's
+    # receipt lost too) avoids both bags, so it writes a third, the one the archive will receipt.
+    again = on_delivered(on_retry_requested(refused, RETRY_BY_OPERATOR, NOW), "ef" * 32)
+    assert again.refused_sha256 == ("cd" * 32, SHA) and again.receipt_refused is None
+    assert on_retry_requested(again, RETRY_BY_OPERATOR, NOW).refused_sha256 == ("cd" * 32, SHA, "ef" * 32)

@@ -15,13 +15,17 @@ from dfdg.cmd_archive import receive_and_publish, run_verify
 from processors.archival import PackageContent, build_package_content
 from processors.model import CaseState, CitizenState, PersonalData
 from schemas.archive_records import ArchiveReceipt, ArchiveRejected
-from sinks.archive_bag import PackageConflictError, deliver
+from sinks.archive_bag import RECEIVED_DIR, PackageConflictError, deliver, delivered_checksum, tagmanifest_sha256
 from sinks.archive_receiver import Outcome, receive
 
 CPR = "0101901234"
 
 
 def _content(key: str = "key-1") -> PackageContent:
+    return build_package_content(_state(key), date(2024, 5, 1))
+
+
+def _state(key: str = "key-1") -> CitizenState:
     d = date(2021, 2, 1)
     cases = {
         "c1": CaseState("c1", "101", "101", 27, d, d, d, date(2021, 4, 2), case_type="INTEGRATION_PROGRAMME"),
@@ -39,8 +43,7 @@ def _content(key: str = "key-1") -> PackageContent:
         ),
         "c3": CaseState("c3", "101", "101", 18, d, d, d, date(2021, 4, 2), case_type="CHILD_BENEFIT"),
     }
-    state = CitizenState(citizen_key=key, personal=PersonalData(cpr=CPR), cases=MappingProxyType(cases))
-    return build_package_content(state, date(2024, 5, 1))
+    return CitizenState(citizen_key=key, personal=PersonalData(cpr=CPR), cases=MappingProxyType(cases))
 
 
 def test_r9_4_package_is_a_valid_bag_named_by_package_id(tmp_path: Path) -> None:
@@ -157,3 +160,41 @@ def test_archive_verify_prints_metadata_but_no_personal_data(
     (path / "data" / "cases.jsonl").write_text("x\n")
     assert run_verify(argparse.Namespace(package_dir=path)) == 1
     assert "INVALID" in capsys.readouterr().out
+
+
+def _received_copy(inbox: Path) -> Path:
+    """Deliver a fresh bag and let the archive's receiver move it to received/ (as P, then P.1, ...)."""
+    written = deliver(inbox, _content(), reuse_received=False)
+    assert written.written
+    receive(inbox)
+    return max((inbox / RECEIVED_DIR).iterdir(), key=lambda p: p.stat().st_mtime_ns)
+
+
+def test_h3_a_replayed_retry_reuses_the_bag_the_first_retry_wrote_not_the_refused_one(tmp_path: Path) -> None:
+    first = _received_copy(tmp_path)  # received/P: its receipt was refused (E308)
+    refused = tagmanifest_sha256(first)
+    # The retry writes bag 2, the archive receives it as received/P.1; the worker crashes before
+    # the row, so the retry is handled again: it must find bag 2, not write a third.
+    second = _received_copy(tmp_path)
+    assert second.name == f"{first.name}.1" and tagmanifest_sha256(second) != refused
+    again = deliver(tmp_path, _content(), refused_sha256=(refused,))
+    assert not again.written and again.path == second
+    assert again.tagmanifest_sha256 == tagmanifest_sha256(second)
+    assert not (tmp_path / first.name).exists()  # nothing new in the inbox
+    # Bag 2 still waiting in the inbox (not yet received) is reused the same way.
+    inbox = tmp_path / "other"
+    _received_copy(inbox)
+    waiting = deliver(inbox, _content(), reuse_received=False)
+    assert deliver(inbox, _content(), refused_sha256=(refused,)).path == waiting.path
+
+
+def test_h3_delivered_checksum_is_the_newest_received_copy_not_refused(tmp_path: Path) -> None:
+    first = _received_copy(tmp_path)
+    second = _received_copy(tmp_path)
+    package_id = first.name
+    refused = tagmanifest_sha256(first)
+    # Bag 2's receipt is checked against bag 2, not against bag 1 under received/P.
+    assert delivered_checksum(tmp_path, package_id, (refused,)) == tagmanifest_sha256(second)
+    assert delivered_checksum(tmp_path, package_id) == tagmanifest_sha256(second)  # the newest
+    assert delivered_checksum(tmp_path, package_id, (refused, tagmanifest_sha256(second))) is None
+    assert delivered_checksum(tmp_path, "no-such-package") is None
