@@ -275,6 +275,12 @@ class WebhookDispatcher:
         msg = item.message
         self.store.add(FailedDelivery(msg.notification_id, msg.citizen_key, msg.body.decode("utf-8"), reason,
                                       attempts, self._clock().isoformat()))
+        if msg.notification_id not in self.store:
+            # The store refused it: the citizen was deleted meanwhile, and nothing about them is
+            # kept or sent (R7.3). Their later messages need not wait behind it.
+            log.warning("webhook.not-held", subscriber=self.endpoint.subscriber_id,
+                        notification_id=msg.notification_id, reason="the citizen has been deleted")
+            return Outcome.HELD
         self._parked.add(msg.citizen_key)
         log.warning("webhook.held", subscriber=self.endpoint.subscriber_id, notification_id=msg.notification_id,
                     reason=reason)

@@ -62,3 +62,21 @@ def test_after_the_citizens_deletion_the_spool_cannot_be_read_and_replay_sends_n
 
     assert asyncio.run(replay()) == (0, 1)
     assert len(store) == 0 and CPR.encode() not in store.path.read_bytes()
+
+
+async def test_a_delivery_the_store_refuses_for_a_deleted_citizen_does_not_park_their_queue(tmp_path: Path) -> None:
+    from sinks.webhook import Outcome, WebhookDispatcher, WebhookEndpoint, WebhookMessage, _Item
+
+    keys = Keys()
+    keys.keys.pop(CITIZEN)  # deleted while the delivery was being retried
+    store = FailedDeliveryStore(tmp_path, "jobcenter:101", keys=keys)
+    dispatcher = WebhookDispatcher(WebhookEndpoint("jobcenter:101", "http://127.0.0.1:9/never", "whsec_"
+                                                   + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), store)
+    import asyncio
+
+    message = WebhookMessage("n-2", CITIZEN, f'{{"cpr":"{CPR}","kind":"case-created"}}'.encode())
+    outcome = dispatcher._hold(_Item(message, asyncio.get_running_loop().create_future()), "503", 3)
+    await dispatcher.close()
+    assert outcome is Outcome.HELD and "n-2" not in store and len(store) == 0
+    assert CITIZEN not in dispatcher._parked  # nothing waits behind a message that was never held
+    assert CPR.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
