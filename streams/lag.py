@@ -214,14 +214,15 @@ async def collect_lag(bootstrap: str, groups: list[str] | None, prefix: str, *,
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
                                 **client_config())
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000),
-                                **client_config())
     await admin.start()
     try:
         listed = {entry[0] for entry in await admin.list_consumer_groups()}
         selected = sorted({g for g in listed if prefix and g.startswith(prefix)} | set(groups or []))
-        described = _describe(await admin.describe_consumer_groups(selected)) if selected else {}
+        # One group per request: aiokafka 0.14 decodes a v3 DescribeGroups answer with the v2
+        # layout, which misreads every group after the first (a "buffer underrun").
+        described: dict[str, tuple[str, int]] = {}
+        for g in selected:
+            described.update(_describe(await admin.describe_consumer_groups([g])))
         offsets: dict[str, dict[TopicPartition, int]] = {}
         errors: dict[str, str] = {}
         for g in selected:
@@ -232,6 +233,9 @@ async def collect_lag(bootstrap: str, groups: list[str] | None, prefix: str, *,
                 offsets[g], errors[g] = {}, f"{type(exc).__name__}: {exc}"
     finally:
         await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000),
+                                **client_config())
     await consumer.start()
     try:
         all_tps = sorted({tp for per_group in offsets.values() for tp in per_group})

@@ -104,6 +104,29 @@ async def test_prefix_selects_pipeline_groups_and_idle_group_is_ok(bootstrap: st
     assert report.groups[0].total_lag == 0
 
 
+async def test_two_live_groups_under_one_prefix_are_both_described(bootstrap: str, unique: str) -> None:
+    """The worker's app group and its door group (``<app>-door``), each with a static member,
+    are read in one collection; aiokafka misdecoded the second group of one describe request."""
+    topic = f"lag-two-{unique}"
+    await _topic_with_messages(bootstrap, topic)
+    groups = [f"dfdgtwo{unique}", f"dfdgtwo{unique}-door"]
+    consumers = [AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=g, group_instance_id=f"{g}-1",
+                                  enable_auto_commit=False, auto_offset_reset="earliest") for g in groups]
+    for consumer in consumers:
+        await consumer.start()
+    try:
+        for consumer in consumers:
+            await consumer.getmany(timeout_ms=3000)
+            await consumer.commit({TopicPartition(topic, p): 5 for p in range(PARTITIONS)})
+        report = LagTracker(window=3).observe(await collect_lag(bootstrap, None, prefix=f"dfdgtwo{unique}"))
+    finally:
+        for consumer in consumers:
+            await consumer.stop()
+    assert [g.group for g in report.groups] == groups
+    assert [g.members for g in report.groups] == [1, 1]
+    assert all(g.error is None and g.total_lag == PARTITIONS * (PER_PARTITION - 5) for g in report.groups)
+
+
 def _status(report: LagReport, group: str) -> Status:
     return next(g.status for g in report.groups if g.group == group)
 
