@@ -91,6 +91,7 @@ async def _prepare_kafka(bootstrap: str, app_id: str) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from dfdg.groups import start_group_at_end
+    from streams.ingress_loop import door_group
     from streams.topics import ensure_topics, pipeline_topics
 
     partitions = int(os.environ.get("DFDG_PARTITIONS", "4"))
@@ -103,7 +104,8 @@ async def _prepare_kafka(bootstrap: str, app_id: str) -> int:
             await admin.delete_topics(stale)
         finally:
             await admin.close()
-    await start_group_at_end(bootstrap, app_id, INGRESS_TOPICS)
+    # The door's group (streams.ingress_loop) is the one that reads the ingress topics.
+    await start_group_at_end(bootstrap, door_group(app_id), INGRESS_TOPICS)
     return partitions
 
 

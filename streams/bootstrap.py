@@ -1,22 +1,26 @@
 """The one place that builds the worker: the Faust app, its topics and its one table, the codec,
-the sinks, and the steps, then ties them to agents, timers and rebalance signals.
+the sinks, and the steps, then ties them to batch loops, timers and rebalance signals.
 
-    ingress topics --door--> <app>.internal.citizen-events --+
-                                                              +--citizen step--> outputs, then the citizens table
-    <app>.archive-receipts ----------------------------------+
+    ingress topics --door (group <app>-door)--> <app>.internal.citizen-events --+
+                                                                                 +--citizen step--> outputs, then the citizens table
+    <app>.archive-receipts -----------------------------------------------------+
     deadline timer (index rebuilt from row headers) --DeadlineDue--> citizen-events
 
-Every agent runs with concurrency 1 (faust-streaming can commit past unprocessed messages with
-more, its #606) and takes its messages in batches. Processing is at-least-once (Faust's
-exactly-once mode has open bugs, #323 and #517): outputs carry ids derived from their cause
-and the state records what has acted, so a replay sends duplicates at most, never gaps.
+Faust owns the citizens table: its changelog, its recovery, and the group that decides which
+worker holds which of its partitions. The two steps read their topics in batches on aiokafka
+(streams.ingress_loop, streams.citizen_loop) rather than through Faust's per-message streams;
+the citizen step reads exactly the table partitions Faust has assigned and recovered here.
+Processing is at-least-once (Faust's exactly-once mode has open bugs, #323 and #517): outputs
+carry ids derived from their cause and the state records what has acted, so a replay sends
+duplicates at most, never gaps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,15 +33,18 @@ from schemas.topics import archive_receipts_topic, citizen_events_topic, citizen
 from sinks.crypto import MasterKey
 from sinks.kafka_out import KafkaOutputs
 from streams.batch_producer import BatchProducer
+from streams.citizen_loop import CitizenLoop
 from streams.citizen_repo import CitizenRepository
 from streams.citizen_step import CitizenStep
 from streams.clock import Clock
+from streams.consumed import ConsumedMessage
 from streams.crash_points import CrashPoints
 from streams.dead_letters import DeadLetters
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.door import Door
-from streams.faust_app import TableChangelog, TableRows, build_app, table_partition_of
+from streams.faust_app import TableChangelog, TableRows, build_app, instance_id, table_partition_of
+from streams.ingress_loop import IngressLoop
 from streams.kafka_auth import client_config
 from streams.keystore import KeyStore
 from streams.logs import get_logger
@@ -48,7 +55,7 @@ from streams.saga import SagaRunner
 from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 from streams.settings import Settings
-from streams.step_policy import BATCH_MAX, BATCH_WITHIN_S, GC_THRESHOLDS, MAX_RECORD_BYTES
+from streams.step_policy import GC_THRESHOLDS, MAX_RECORD_BYTES
 from streams.store_policy import rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 
@@ -75,9 +82,6 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     metrics = Metrics()
     events_name = citizen_events_topic(settings.app_id)
     receipts_name = archive_receipts_topic(settings.app_id)
-    ingress = app.topic(*INGRESS_TOPICS, key_type=bytes, value_type=bytes)
-    citizen_inputs = app.topic(events_name, receipts_name, key_type=bytes, value_type=bytes,
-                               partitions=settings.partitions)
     # Deleted citizens' rows are replaced by a marker, and compaction must remove the old
     # versions within a bounded time (R7), not whenever the cleaner gets round to it.
     table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
@@ -105,25 +109,33 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
 
+    changelog = table.changelog_topic.get_topic_name()
+
     def owned_partitions() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events_name}
+        """The citizens table's partitions this worker holds (Faust's assignment)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
 
     timer = DeadlineTimer(index, repo, codec, sender, clock, f"{settings.app_id}-deadlines", events_name,
                           owned_partitions)
     operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready, sagas)
 
-    @app.agent(ingress, concurrency=1, name="ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        async for events in _batches(stream):
-            await _crash_only(door.handle([e.message for e in events]))
+    ingress = IngressLoop(settings.bootstrap, settings.app_id, instance_id(settings), INGRESS_TOPICS,
+                          lambda messages: _crash_only(door.handle(messages)), client_config())
 
-    @app.agent(citizen_inputs, concurrency=1, name="citizen")
-    async def citizen(stream: faust.StreamT) -> None:
-        async for events in _batches(stream):
-            for partition_events in _by_partition(events):
-                with table_partition_of(partition_events[-1]):
-                    await _crash_only(step.handle(partition_events[0].message.partition,
-                                                  [e.message for e in partition_events]))
+    @app.task
+    async def read_ingress() -> None:
+        await _loop_or_exit(ingress.run(), "door")
+
+    async def citizen_batch(partition: int, messages: Sequence[ConsumedMessage]) -> None:
+        with table_partition_of(partition):
+            await _crash_only(step.handle(partition, messages))
+
+    citizens = CitizenLoop(settings.bootstrap, settings.app_id, (events_name, receipts_name), citizen_batch,
+                           client_config())
+
+    @app.task
+    async def read_citizen_events() -> None:
+        await _loop_or_exit(citizens.run(), "citizen step")
 
     @app.timer(interval=tick_seconds, name="deadlines")
     async def deadlines() -> None:
@@ -138,6 +150,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await citizens.revoke()  # the batch in hand is committed before another worker takes over
         timer.revoked()
         sagas.clear()
         operators.readiness.mark_revoked()
@@ -147,6 +160,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         sagas.clear()
         # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
         timer.rebuild(also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased))
+        await citizens.assign(owned_partitions())
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 
@@ -176,17 +190,16 @@ def _store_options(settings: Settings) -> dict[str, int] | None:
     return rocksdb_options(settings.rocksdb_memory_mb, settings.partitions)
 
 
-async def _batches(stream: faust.StreamT) -> AsyncIterator[Sequence[Any]]:
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-        yield events
-
-
-def _by_partition(events: Sequence[Any]) -> list[list[Any]]:
-    """The batch split by partition, each part in offset order (both topics share the numbers)."""
-    parts: dict[int, list[Any]] = {}
-    for event in events:
-        parts.setdefault(event.message.partition, []).append(event)
-    return list(parts.values())
+async def _loop_or_exit(loop: Awaitable[None], name: str) -> None:
+    """Run one of the worker's batch loops; a worker whose loop has stopped must not look alive."""
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - exit, and let the supervisor restart the worker
+        log.critical("a batch loop stopped; exiting so that the worker restarts", loop=name,
+                     error=type(exc).__name__, exit_code=EXIT_REPLAY)
+        os._exit(EXIT_REPLAY)
 
 
 async def _crash_only(step: Awaitable[None]) -> None:

@@ -13,6 +13,7 @@ import socket
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -59,14 +60,24 @@ def build_app(settings: Settings) -> faust.App:
     )
 
 
-@contextmanager
-def table_partition_of(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event while a batch of its partition is handled.
+class _PartitionEvent:
+    """What a Faust store reads of the current event: the partition (``event.message.partition``)."""
 
-    A Faust table reads and writes the partition of the current event (its changelog record
-    and its RocksDB store both follow it). A batch from ``take_events`` mixes partitions and
-    is handled outside the stream's own iteration, so the step names the partition itself."""
-    token = faust_streams._current_event.set(weakref.ref(event))
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def table_partition_of(partition: int) -> Iterator[None]:
+    """Make the table read and write ``partition`` while a batch of that partition is handled.
+
+    A Faust table's store takes the partition of a key from the current event (its RocksDB
+    database per partition follows it). The citizen step's batches are read outside Faust's
+    streams (``streams.citizen_loop``), so the step names the partition itself."""
+    event = _PartitionEvent(partition)
+    token = faust_streams._current_event.set(weakref.ref(event))  # type: ignore[arg-type]
     try:
         yield
     finally:

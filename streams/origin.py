@@ -67,7 +67,7 @@ def origin_of(msg: Any) -> Origin:
     except (KeyError, ValueError, UnicodeDecodeError):
         # Not through the door (a deadline, an archive receipt) or a record written before the
         # door carried its origin: the record itself is the message to name.
-        return Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
+        return Origin(msg.topic, msg.partition, msg.offset, round(msg.timestamp * 1000))
 
 
 def strip_origin(headers: Headers) -> list[tuple[str, bytes]]:

@@ -84,7 +84,7 @@ class Sealer:
         """The headers the door puts on an ingress message passed on: where it came from, in
         clear, and the publisher's key and headers sealed for ``owner`` (never in clear)."""
         sealed = await self.seal_origin(owner, msg.key, strip_origin(msg.headers or ()))
-        return origin_headers(Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000), sealed))
+        return origin_headers(Origin(msg.topic, msg.partition, msg.offset, round(msg.timestamp * 1000), sealed))
 
     # ---- state rows ----
 

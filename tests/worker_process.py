@@ -18,6 +18,7 @@ from typing import Any
 
 from dfdg.groups import start_group_at_end
 from schemas.topics import INGRESS_TOPICS
+from streams.ingress_loop import door_group
 from streams.kafka_auth import client_config
 
 
@@ -66,7 +67,7 @@ class WorkerProcess:
         # touch them: a killed static member may still hold the group, which then refuses an
         # outsider's commit, and the app may not have committed anything yet.
         if not restart:
-            _in_thread(start_group_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], self.env["DFDG_APP_ID"],
+            _in_thread(start_group_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], door_group(self.env["DFDG_APP_ID"]),
                                           INGRESS_TOPICS, client_config(self.env)))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dfdg.cli", "--log-format", "json", "worker", *self.args],

@@ -1,0 +1,113 @@
+"""The door's own consumer: the ingress topics read in batches on aiokafka, inside the Faust app.
+
+The door keeps no state, so its input needs none of Faust's tables, co-partitioning or
+recovery; what Faust would add is its per-message machinery (an event object, a queue hand-off
+and two tasks per message), which measured as much CPU as the door's own work
+(docs/performance.md). So the door reads through a plain consumer group of its own,
+``<app_id>-door``:
+
+    1. poll     up to ``BATCH_MAX`` messages from every assigned ingress partition
+    2. handle   the door admits, seals and passes them on, and waits for every acknowledgement
+    3. commit   the offsets past the batch
+
+A crash anywhere before 3 replays the batch (the citizen step drops the duplicates); the loop
+never commits a message it has not finished. A rebalance waits until the batch in hand is
+committed, so the next owner starts where this one stopped.
+
+The group uses static membership like the app's own (``group_instance_id``), so a restarted
+worker takes its ingress partitions straight back; a new door group starts where the app's
+group left the ingress topics (``streams.group_offsets``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import OffsetAndMetadata
+
+from streams.consumed import ConsumedMessage
+from streams.group_offsets import inherit_offsets
+from streams.logs import get_logger
+from streams.step_policy import BATCH_MAX, HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
+
+__all__ = ["IngressLoop", "door_group"]
+
+log = get_logger("dfdg.worker")
+
+# How long a rebalance waits for the batch in hand before it goes on without it (the next owner
+# then replays that batch: duplicates, never a gap).
+REVOKE_WAIT_S = 30.0
+
+
+def door_group(app_id: str) -> str:
+    """The door's consumer group: under the app's prefix, so its ACLs and lag cover it."""
+    return f"{app_id}-door"
+
+
+Handler = Callable[[Sequence[ConsumedMessage]], Awaitable[None]]
+
+
+class IngressLoop:
+    def __init__(self, bootstrap: str, app_id: str, instance_id: str, topics: Sequence[str], handle: Handler,
+                 client_config: Mapping[str, Any]) -> None:
+        self._bootstrap = bootstrap
+        self._app_id = app_id
+        self._group = door_group(app_id)
+        self._instance_id = f"{instance_id}-door"
+        self._topics = tuple(topics)
+        self._handle = handle
+        self._client_config = dict(client_config)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def run(self) -> None:
+        await inherit_offsets(self._bootstrap, self._group, self._app_id, self._topics, self._client_config)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=self._group, group_instance_id=self._instance_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH_MAX,
+            session_timeout_ms=int(SESSION_TIMEOUT_S * 1000), heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000),
+            **self._client_config)
+        consumer.subscribe(self._topics, listener=_FinishBatchFirst(self._idle))
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
+                if batch:
+                    await self._one_batch(consumer, batch)
+        finally:
+            await consumer.stop()
+
+    async def _one_batch(self, consumer: AIOKafkaConsumer, batch: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        self._idle.clear()
+        try:
+            await self._handle([ConsumedMessage.of(record) for records in batch.values() for record in records])
+            offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items() if records}
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The partitions moved on while the batch was handled: their next owner replays
+                # it from the last commit, and the citizen step drops what it has seen.
+                log.warning("door commit refused after a rebalance; the batch will be replayed",
+                            error=type(exc).__name__, partitions=len(offsets))
+        finally:
+            self._idle.set()
+
+
+class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions over only once the batch in hand is committed."""
+
+    def __init__(self, idle: asyncio.Event) -> None:
+        self._idle = idle
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        try:
+            await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_S)
+        except TimeoutError:
+            log.warning("door batch still running at a rebalance; its partitions' next owner replays it")
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("door partitions assigned", partitions=len(assigned))

@@ -1,0 +1,133 @@
+"""The door's own consumer (``streams.ingress_loop``) against a real broker: a batch is committed
+only once its handler has returned, a failed batch is read again, and a new door group starts
+where the app's group left the ingress topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.consumed import ConsumedMessage
+from streams.group_offsets import inherit_offsets
+from streams.ingress_loop import IngressLoop, door_group
+
+pytestmark = pytest.mark.kafka
+
+
+async def _topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def _publish(bootstrap: str, topic: str, values: Sequence[bytes], partition: int = 0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, value, key=b"k", partition=partition, headers=[("h", b"1")],
+                                timestamp_ms=1_700_000_000_123)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+    finally:
+        await admin.close()
+
+
+async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def _until(condition: object, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_is_read_again(
+        bootstrap: str, unique: str) -> None:
+    topic, app = f"door-loop-{unique}", f"doorapp-{unique}"
+    await _topic(bootstrap, topic)
+    await _publish(bootstrap, topic, [b"a%d" % i for i in range(10)])
+    seen: list[ConsumedMessage] = []
+    fail = asyncio.Event()
+
+    async def handle(messages: Sequence[ConsumedMessage]) -> None:
+        if fail.is_set():
+            raise RuntimeError("the broker refused an output")
+        seen.extend(messages)
+
+    loop = IngressLoop(bootstrap, app, f"inst-{unique}", [topic], handle, {})
+    task = asyncio.create_task(loop.run())
+    try:
+        await _until(lambda: len(seen) == 10)
+        committed = await _committed(bootstrap, door_group(app))
+        for _ in range(50):
+            if committed.get(TopicPartition(topic, 0)) == 10:
+                break
+            await asyncio.sleep(0.1)
+            committed = await _committed(bootstrap, door_group(app))
+        assert committed[TopicPartition(topic, 0)] == 10
+        first = seen[0]
+        assert (first.topic, first.partition, first.offset, first.key, first.value) == (topic, 0, 0, b"k", b"a0")
+        assert round(first.timestamp * 1000) == 1_700_000_000_123 and list(first.headers) == [("h", b"1")]
+        fail.set()
+        await _publish(bootstrap, topic, [b"b%d" % i for i in range(5)])
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(task, 30)
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    # Nothing of the failed batch was committed: a new loop (a restarted worker) reads it again.
+    assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 10
+    fail.clear()
+    seen.clear()
+    task = asyncio.create_task(IngressLoop(bootstrap, app, f"inst-{unique}", [topic], handle, {}).run())
+    try:
+        await _until(lambda: len(seen) == 5)
+        assert [m.value for m in seen] == [b"b%d" % i for i in range(5)]
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+async def test_a_new_door_group_starts_at_the_app_groups_offsets_and_a_used_one_is_left_alone(
+        bootstrap: str, unique: str) -> None:
+    topic, other, app = f"door-inherit-{unique}", f"door-other-{unique}", f"doorinh-{unique}"
+    await _topic(bootstrap, topic, partitions=2)
+    await _topic(bootstrap, other)
+    for p in range(2):
+        await _publish(bootstrap, topic, [b"x"] * 8, partition=p)
+    await _publish(bootstrap, other, [b"x"] * 8)
+    await _commit(bootstrap, app, {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 6,
+                                   TopicPartition(other, 0): 2})
+    assert await inherit_offsets(bootstrap, door_group(app), app, [topic], {}) == 2
+    # Only the ingress topics are taken over.
+    assert await _committed(bootstrap, door_group(app)) == {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 6}
+    await _commit(bootstrap, app, {TopicPartition(topic, 0): 7})
+    assert await inherit_offsets(bootstrap, door_group(app), app, [topic], {}) == 0
+    assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 3
