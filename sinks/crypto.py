@@ -28,6 +28,7 @@ __all__ = [
     "CryptoError",
     "DataKey",
     "MasterKey",
+    "cipher_for",
     "derive_key",
     "is_sealed",
     "open_sealed",
@@ -91,6 +92,11 @@ CIPHER_CACHE_KEYS = 4096
 _ciphers: dict[bytes, AESGCM] = {}
 
 
+def cipher_for(secret: bytes) -> AESGCM:
+    """An AES-GCM context for ``secret``, reused while it is among the most recently used."""
+    return _cipher(secret)
+
+
 def _cipher(secret: bytes) -> AESGCM:
     cipher = _ciphers.get(secret)
     if cipher is None:
@@ -109,7 +115,7 @@ def derive_key(key: DataKey, purpose: str) -> DataKey:
 @lru_cache(maxsize=CIPHER_CACHE_KEYS)
 def _derived(secret: bytes, key_id: bytes, purpose: str) -> DataKey:
     derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret)
-    return DataKey(hmac.new(key_id, purpose.encode(), hashlib.sha256).digest()[:16], derived)
+    return DataKey(hmac.digest(key_id, purpose.encode(), "sha256")[:16], derived)
 
 
 class MasterKey:

@@ -19,11 +19,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sinks.crypto import CryptoError, DataKey, MasterKey, derive_key
+from sinks.crypto import CryptoError, DataKey, MasterKey, cipher_for, derive_key
 
 __all__ = [
     "notify_key_for",
@@ -77,12 +76,12 @@ def _aad(citizen: str, subscriber_id: str) -> bytes:
 
 def wrap_for_subscriber(kek: bytes, key: DataKey, citizen: str, subscriber_id: str) -> bytes:
     nonce = os.urandom(12)
-    return key.key_id + nonce + AESGCM(kek).encrypt(nonce, key.secret, _aad(citizen, subscriber_id))
+    return key.key_id + nonce + cipher_for(kek).encrypt(nonce, key.secret, _aad(citizen, subscriber_id))
 
 
 def unwrap_for_subscriber(kek: bytes, wrapped: bytes, citizen: str, subscriber_id: str) -> DataKey:
     try:
-        secret = AESGCM(kek).decrypt(wrapped[16:28], wrapped[28:], _aad(citizen, subscriber_id))
+        secret = cipher_for(kek).decrypt(wrapped[16:28], wrapped[28:], _aad(citizen, subscriber_id))
     except Exception as exc:
         raise CryptoError("a notification key does not unwrap with this subscriber's key") from exc
     return DataKey(wrapped[:16], secret)

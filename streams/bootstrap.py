@@ -2,8 +2,8 @@
 the sinks, and the steps, then ties them to batch loops, timers and rebalance signals.
 
     ingress topics --door (group <app>-door)--> <app>.internal.citizen-events --+
-                                                                                 +--citizen step--> outputs, then the citizens table
-    <app>.archive-receipts -----------------------------------------------------+
+                                                                                 +--citizen step-->
+    <app>.archive-receipts -----------------------------------------------------+   outputs, then rows
     deadline timer (index rebuilt from row headers) --DeadlineDue--> citizen-events
 
 Faust owns the citizens table: its changelog, its recovery, and the group that decides which

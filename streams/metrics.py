@@ -49,14 +49,23 @@ class Metrics:
                                       registry=r)
         self.webhooks_held = Gauge("dfdg_webhook_deliveries_held", "Webhook deliveries held for a closed recipient",
                                    registry=r)
+        self._children: dict[tuple[Counter, str], Counter] = {}
         self.processing = Histogram("dfdg_processing_seconds", "Time to process one inbound event",
                                     buckets=_PROCESSING_BUCKETS, registry=r)
 
     def event_in(self, event_type: str) -> None:
-        self.events_in.labels(type=event_type).inc()
+        self._child(self.events_in, event_type).inc()
 
     def event_out(self, event_type: str) -> None:
-        self.events_out.labels(type=event_type).inc()
+        self._child(self.events_out, event_type).inc()
+
+    def _child(self, counter: Counter, event_type: str) -> Counter:
+        # labels() takes a lock and builds a key for every call; the steps count several times
+        # per event, over a small fixed set of types, so each labelled child is looked up once.
+        child = self._children.get((counter, event_type))
+        if child is None:
+            child = self._children[(counter, event_type)] = counter.labels(type=event_type)
+        return child
 
     def dead_letter(self, code: str) -> None:
         self.dead_letters.labels(code=code).inc()

@@ -5,7 +5,6 @@ citizen's events stay in order on one partition while no CPR is ever a key."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 __all__ = ["citizen_key"]
@@ -13,4 +12,4 @@ __all__ = ["citizen_key"]
 
 def citizen_key(secret: bytes, cpr: str) -> str:
     # 32 hex chars (128 bits) is collision-free at national scale and keeps keys short.
-    return hmac.new(secret, cpr.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, cpr.encode(), "sha256").hex()[:32]

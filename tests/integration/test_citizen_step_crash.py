@@ -84,7 +84,7 @@ async def _diagnosis(bootstrap: str, workers: list[WorkerProcess]) -> str:
     """Alive or not, and the group's uncommitted messages per topic: a stall or a loss?"""
     alive = [w.proc is not None and w.proc.poll() is None for w in workers]
     app_id = workers[-1].env["DFDG_APP_ID"] if workers else ""
-    snapshot = await collect_lag(bootstrap, [app_id], "\x00")
+    snapshot = await collect_lag(bootstrap, None, app_id)  # the app's group, <app>-door and <app>-citizen
     behind: Counter[str] = Counter()
     for group in snapshot.groups:
         for p in group.partitions:
@@ -167,6 +167,35 @@ async def test_r2_1_three_kills_mid_stream_and_a_wiped_store_lose_nothing(
         for worker in workers:
             worker.kill()
     _assert_exact(expected, notes, closed, "3 kills + wiped store")
+
+
+async def test_r2_1_a_rebalance_and_a_failover_mid_stream_lose_nothing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """A second worker joins while the first is processing (the partitions are split: each loop
+    finishes and commits its batch in hand before Faust hands a table partition over), then the
+    first is SIGKILLed (the survivor restores its partitions from the changelog and reads on from
+    the committed offsets). Every owed output arrives, nothing unowed."""
+    app_id = f"rebal-{unique}"
+    cases = passed_cases(unique, 1500, NOW.date(), NOW)
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    publishing = _publish_in_thread(bootstrap, cases, chunk=50, pause_s=0.3)
+    first = WorkerProcess(bootstrap, app_id, tmp_path / "a", ENV).start()
+    second: WorkerProcess | None = None
+    try:
+        await asyncio.sleep(2.0)
+        second = WorkerProcess(bootstrap, app_id, tmp_path / "b", ENV).start(restart=True)
+        first.wait_for("deadline index rebuilt", 60.0, count=2)  # the rebalance that let the second in
+        await asyncio.sleep(2.0)
+        first.kill()
+        await publishing
+        notes, closed = await _all_delivered(bootstrap, expected, keys, [first, second])
+        await asyncio.sleep(3.0)
+        notes, closed = await _seen(bootstrap, expected, keys)
+    finally:
+        first.kill()
+        if second is not None:
+            second.stop()
+    _assert_exact(expected, notes, closed, "rebalance + failover")
 
 
 async def test_restart_resumes_and_a_dead_workers_partitions_move(bootstrap: str, unique: str,

@@ -191,9 +191,10 @@ async def test_losing_one_of_three_brokers_under_load_loses_no_notification(
 
         # Every partition of the worker's input went on: its group consumed each to the end.
         async def consumed_to_end() -> bool:
+            from streams.citizen_loop import citizen_group
             from streams.lag import collect_lag
 
-            snapshot = await collect_lag(alive, [app_id], "\x00")
+            snapshot = await collect_lag(alive, [citizen_group(app_id)], "\x00")
             parts = [p for g in snapshot.groups for p in g.partitions if p.topic == events_topic]
             return len(parts) == PARTITIONS and all(p.committed_offset >= p.end_offset for p in parts)
 
