@@ -229,25 +229,33 @@ async def _archive_receiver(bootstrap: str, inbox: Path, stop: asyncio.Event, ap
 
 
 async def _lag(bootstrap: str, app_id: str) -> int:
-    """Messages behind in the app's group (committed vs end offsets; no per-record ages, which
-    ``streams.lag.collect_lag`` reads at up to seconds per call)."""
+    """Messages behind in the worker's two reading groups, the door's and the citizen step's
+    (committed vs end offsets; no per-record ages, which ``streams.lag.collect_lag`` reads at up
+    to seconds per call)."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from streams.citizen_loop import citizen_group
+    from streams.ingress_loop import door_group
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_config())
     await admin.start()
+    committed: list[tuple[Any, int]] = []
     try:
-        committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(app_id)).items()
-                     if m.offset >= 0}
+        for group in (door_group(app_id), citizen_group(app_id)):
+            offsets = await admin.list_consumer_group_offsets(group)
+            committed += [(tp, m.offset) for tp, m in offsets.items() if m.offset >= 0]
     finally:
         await admin.close()
+    if not committed:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **client_config())
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(list(committed)) if committed else {}
+        ends = await consumer.end_offsets(sorted({tp for tp, _ in committed}))
     finally:
         await consumer.stop()
-    return sum(max(ends[tp] - off, 0) for tp, off in committed.items())
+    return sum(max(ends[tp] - off, 0) for tp, off in committed)
 
 
 async def _drain(bootstrap: str, app_id: str, scenario: Scenario, clock: _WorkerClock, worker: _Worker) -> int:

@@ -14,6 +14,7 @@ in one place. The date windows are functions of ``today`` so they move with time
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 __all__ = [
     "DEADLINE_ID_MAX_LENGTH",
@@ -102,11 +103,14 @@ def max_length(field: str) -> int:
     return MAX_ID_LENGTH
 
 
+# Every event of a day asks for the same windows: computed once per day (a pure function).
+@lru_cache(maxsize=8)
 def fact_date_window(today: date) -> tuple[date, date]:
     """The first and last plausible date of a fact (inclusive) on ``today``; never raises."""
     return EARLIEST_PLAUSIBLE_DATE, _years_after(today, FACT_DATE_MAX_YEARS_AHEAD)
 
 
+@lru_cache(maxsize=8)
 def occurred_at_window(today: date) -> tuple[date, date]:
     """The first and last plausible Copenhagen date of an event's occurred_at (inclusive); never raises."""
     return EARLIEST_PLAUSIBLE_DATE, _days_after(today, OCCURRED_AT_MAX_DAYS_AHEAD)

@@ -37,7 +37,7 @@ from streams.citizen_rows import state_to_json
 from streams.clock import Clock
 from streams.crash_points import CrashPoints
 from streams.dead_letters import DeadLetters
-from streams.deadlines import DeadlineIndex, entries_for
+from streams.deadlines import DeadlineIndex
 from streams.logs import get_logger
 from streams.metrics import Metrics
 from streams.outbox import Outbox
@@ -86,7 +86,7 @@ class CitizenStep:
             for citizen in touched:
                 await self._repo.save(citizen)
                 pending = () if citizen.erased else citizen.state.pending.values()
-                self._index.replace_citizen(citizen.key, entries_for(citizen.key, partition, pending))
+                self._index.replace_pending(citizen.key, partition, pending)
             await rows.acknowledged()
             self._repo.persisted(rows)
         for citizen in touched:

@@ -27,8 +27,8 @@ __all__ = ["DeadlineIndex", "DueDeadline", "entries_for"]
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made these
 # entries (several per touched citizen, every batch) cost 4.5x as much to build. Nothing
-# changes an entry once made; the heap orders them by (fires_at, citizen_key, ...).
-@dataclass(slots=True, order=True)
+# changes an entry once made.
+@dataclass(slots=True)
 class DueDeadline:
     fires_at: float  # epoch seconds
     citizen_key: str
@@ -37,6 +37,13 @@ class DueDeadline:
     due_date: str
     case_id: str
     partition: int
+
+    def __lt__(self, other: DueDeadline) -> bool:
+        # The heap's order: due time, then citizen and id (unique together, so nothing later
+        # decides). Written out because the generated one builds two 7-tuples per comparison.
+        if self.fires_at != other.fires_at:
+            return self.fires_at < other.fires_at
+        return (self.citizen_key, self.deadline_id) < (other.citizen_key, other.deadline_id)
 
 
 @lru_cache(maxsize=4096)
@@ -71,15 +78,29 @@ class DeadlineIndex:
         self._live.clear()
         self._inflight.clear()
 
+    def replace_pending(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
+        """``replace_citizen`` from the citizen's pending deadlines, making entries only for the
+        new ones (a citizen's row is rewritten on every event; most of its deadlines are known)."""
+        pending = tuple(pending)
+        known = self._live.get(citizen_key, ())
+        inflight = self._inflight.get(citizen_key, set())
+        if not inflight and len(known) == len(pending) and all(d.deadline_id in known for d in pending):
+            return  # the same set: nothing to push, nothing to cancel
+        fresh = [d for d in pending if d.deadline_id not in known and d.deadline_id not in inflight]
+        self._replace(citizen_key, tuple(d.deadline_id for d in pending), entries_for(citizen_key, partition, fresh))
+
     def replace_citizen(self, citizen_key: str, entries: Iterable[DueDeadline]) -> None:
         """Make ``entries`` the citizen's pending set (new ones pushed, missing ones cancelled)."""
         entries = list(entries)
         known = self._live.get(citizen_key, ())
-        ids = tuple(e.deadline_id for e in entries)
         inflight = self._inflight.get(citizen_key, set())
-        for entry in entries:
-            if entry.deadline_id not in known and entry.deadline_id not in inflight:
-                heapq.heappush(self._heap, entry)
+        self._replace(citizen_key, tuple(e.deadline_id for e in entries),
+                      [e for e in entries if e.deadline_id not in known and e.deadline_id not in inflight])
+
+    def _replace(self, citizen_key: str, ids: tuple[str, ...], new_entries: list[DueDeadline]) -> None:
+        for entry in new_entries:
+            heapq.heappush(self._heap, entry)
+        inflight = self._inflight.get(citizen_key)
         if inflight:
             inflight &= set(ids)
             if not inflight:

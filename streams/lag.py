@@ -233,23 +233,28 @@ async def collect_lag(bootstrap: str, groups: list[str] | None, prefix: str, *,
                 offsets[g], errors[g] = {}, f"{type(exc).__name__}: {exc}"
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000),
-                                **client_config())
-    await consumer.start()
-    try:
-        all_tps = sorted({tp for per_group in offsets.values() for tp in per_group})
-        ends = await consumer.end_offsets(all_tps) if all_tps else {}
-        now = clock()
-        ages: dict[tuple[TopicPartition, int], float] = {}
-        todo = {(tp, off) for per_group in offsets.values() for tp, off in per_group.items() if ends[tp] > off}
-        while todo:
-            # One committed offset per partition per round: groups at different offsets need their own seek.
-            round_ = dict(sorted(todo))
-            ages.update(await _lag_seconds(consumer, round_, now, timeout_s))
-            todo -= set(round_.items())
-    finally:
-        await consumer.stop()
+    all_tps = sorted({tp for per_group in offsets.values() for tp in per_group})
+    ends: dict[TopicPartition, int] = {}
+    ages: dict[tuple[TopicPartition, int], float] = {}
+    now = clock()
+    # No consumer when no group has offsets: aiokafka 0.14 raises CancelledError from stop()
+    # right after start() (its committed-offsets task is cancelled before it ever ran).
+    if all_tps:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", request_timeout_ms=int(timeout_s * 1000),
+                                    **client_config())
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(all_tps)
+            now = clock()
+            todo = {(tp, off) for per_group in offsets.values() for tp, off in per_group.items() if ends[tp] > off}
+            while todo:
+                # One committed offset per partition per round: groups at different offsets need their own seek.
+                round_ = dict(sorted(todo))
+                ages.update(await _lag_seconds(consumer, round_, now, timeout_s))
+                todo -= set(round_.items())
+        finally:
+            await consumer.stop()
     result = []
     for g in selected:
         state, members = described.get(g, ("Dead", 0))

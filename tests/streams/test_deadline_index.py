@@ -171,3 +171,33 @@ def test_r3_1_one_scan_of_the_table_rebuilds_the_index_and_shows_every_header_to
     timer.rebuild(also=lambda key, header: seen.append((key, header.erased)))
     assert sorted(seen) == [("a", False), ("gone", True)]
     assert len(index) == 1
+
+
+def test_r3_1_replace_pending_keeps_the_index_as_replace_citizen_does() -> None:
+    """The step's shortcut (entries only for new deadlines, nothing when the set is unchanged)
+    fires exactly what the full replacement fires, through rewrites, cancels and in-flight ids."""
+    import random
+
+    rng = random.Random(7)
+    full, quick = DeadlineIndex(), DeadlineIndex()
+    days = [date(2026, 3, 1) + timedelta(days=d) for d in range(6)]
+    pending: dict[str, list[Deadline]] = {}
+    fired_full: list[str] = []
+    fired_quick: list[str] = []
+    for step in range(400):
+        citizen = f"c{rng.randrange(12)}"
+        current = pending.setdefault(citizen, [])
+        roll = rng.random()
+        if roll < 0.4:
+            current.append(Deadline(f"R{rng.randrange(3)}", rng.choice(days), f"case-{rng.randrange(3)}"))
+        elif roll < 0.6 and current:
+            current.pop(rng.randrange(len(current)))
+        current[:] = list({d.deadline_id: d for d in current}.values())
+        full.replace_citizen(citizen, entries_for(citizen, 1, current))
+        quick.replace_pending(citizen, 1, current)
+        if step % 25 == 0:
+            now = passed_at(rng.choice(days)) + timedelta(minutes=1)
+            fired_full += [f"{e.citizen_key}/{e.deadline_id}" for e in full.pop_due(now, {1})]
+            fired_quick += [f"{e.citizen_key}/{e.deadline_id}" for e in quick.pop_due(now, {1})]
+    assert fired_quick == fired_full and fired_full
+    assert len(quick) == len(full)

@@ -1,0 +1,145 @@
+"""Profile the door and the citizen step as the worker runs them, without a broker.
+
+``python -m benchmarks.profile_steps [N] [--profile]`` feeds N new citizens' ``CaseCreated``
+through the real ``Door`` and ``CitizenStep`` (sealing, key rows, rules, row writes, outputs,
+outbox) in batches of ``BATCH_MAX``, and prints the CPU per event of each step. What is left
+out, and only that: the network. Records go to a producer that acknowledges at once
+(``_AckingProducer``), the key store is not read from a topic, and the rows live in a dict.
+A profiling aid for the CPU path; it proves nothing about delivery (the Kafka tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from benchmarks.common import case_created_batch
+
+BATCH = 500
+
+
+class _AckingProducer:
+    """Takes every record and acknowledges it at once (no network)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, int], list[Any]] = {}
+        self._ends: dict[tuple[str, int], int] = {}
+
+    async def partition_for(self, topic: str, key: bytes | None) -> int:
+        from streams.partitioning import murmur2
+
+        return (murmur2(key or b"") & 0x7FFFFFFF) % 4
+
+    async def send(self, records: Mapping[tuple[str, int], Sequence[Any]]) -> dict[tuple[str, int], int]:
+        last = {}
+        for tp, rows in records.items():
+            self.records.setdefault(tp, []).extend(rows)
+            self._ends[tp] = self._ends.get(tp, -1) + len(rows)
+            last[tp] = self._ends[tp]
+        return last
+
+
+class _Changelog:
+    topic = "profile-citizens-changelog"
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    async def send(self, partition: int, key: bytes, row: bytes) -> None:
+        await self._send(self.topic, key, row, None, partition)
+
+    def persisted(self, offsets: dict[int, int]) -> None:
+        pass
+
+
+def _build() -> tuple[Any, Any, _AckingProducer]:
+    from datetime import UTC, datetime
+
+    from schemas.codec import Codec
+    from sinks.crypto import MasterKey
+    from sinks.kafka_out import KafkaOutputs
+    from streams.citizen_repo import CitizenRepository
+    from streams.citizen_step import CitizenStep
+    from streams.clock import SystemClock
+    from streams.crash_points import CrashPoints
+    from streams.dead_letters import DeadLetters
+    from streams.deadlines import DeadlineIndex
+    from streams.door import Door
+    from streams.keystore import KeyStore
+    from streams.metrics import Metrics
+    from streams.outbox import KafkaSender
+    from streams.saga import SagaRunner
+    from streams.saga_watch import SagaWatch
+    from streams.sealing import Sealer
+    from streams.settings import DEV_PSEUDONYM_KEY
+
+    _ = datetime.now(UTC)
+    producer = _AckingProducer()
+    sender = KafkaSender(producer, 1_000_000)
+    keys = KeyStore("unused:9092", "profile-keys", MasterKey.from_env(True),
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
+    keys._loaded.set()  # no topic to read: every citizen is new
+    sealer = Sealer(keys, True)
+    codec, metrics, clock = Codec.default(), Metrics(), SystemClock()
+
+    async def no_topic(name: str) -> None:
+        return None
+
+    outputs = KafkaOutputs(codec, lambda t, k, v, h: sender.send(t, k, v, h), no_topic)
+    dead_letters = DeadLetters(sender, sealer, metrics, "profile")
+    repo = CitizenRepository({}, sealer, _Changelog(sender.send))  # type: ignore[arg-type]
+    saga = SagaRunner(outputs, sender, codec, sealer, "unused", metrics, CrashPoints(""), SagaWatch())
+    door = Door(codec, sealer, sender, dead_letters, metrics, clock, DEV_PSEUDONYM_KEY, "profile.citizen-events")
+    step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, DeadlineIndex(), metrics, clock,
+                       "profile.archive-receipts", CrashPoints(""))
+    return door, step, producer
+
+
+async def run(n: int) -> tuple[float, float]:
+    """(door, step) CPU seconds per event."""
+    from schemas.codec import Codec
+    from streams.consumed import ConsumedMessage
+
+    codec = Codec.default()
+    ingress = [ConsumedMessage("dfdg.case-created", 0, i, time.time(), cpr.encode(), codec.encode(event), ())
+               for i, (cpr, event) in enumerate(case_created_batch(n, "profile-steps"))]
+    door, step, producer = _build()
+    started = time.process_time()
+    for i in range(0, n, BATCH):
+        await door.handle(ingress[i:i + BATCH])
+    door_s = time.process_time() - started
+    hop = [(tp[1], r) for tp, rows in producer.records.items() if tp[0] == "profile.citizen-events" for r in rows]
+    by_partition: dict[int, list[ConsumedMessage]] = {}
+    for offset, (partition, (key, value, headers)) in enumerate(hop):
+        by_partition.setdefault(partition, []).append(
+            ConsumedMessage("profile.citizen-events", partition, offset, time.time(), key, value, tuple(headers)))
+    started = time.process_time()
+    for partition, messages in by_partition.items():
+        for i in range(0, len(messages), BATCH):
+            await step.handle(partition, messages[i:i + BATCH])
+    step_s = time.process_time() - started
+    return door_s / n, step_s / n
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 5000
+    if "--profile" in sys.argv:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        door, step = asyncio.run(run(n))
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    else:
+        asyncio.run(run(500))  # warm the caches and imports
+        door, step = asyncio.run(run(n))
+    print(f"door {door * 1e6:.0f} us/event, citizen step {step * 1e6:.0f} us/event, "
+          f"together {(door + step) * 1e6:.0f} us/event => at most {1 / (door + step):.0f} ev/s on one core")
+
+
+if __name__ == "__main__":
+    main()
