@@ -19,6 +19,7 @@ __all__ = [
     "archive_receipts_topic",
     "citizen_events_topic",
     "citizen_keys_topic",
+    "table_assignment_topic",
     "topic_carries",
 ]
 
@@ -38,6 +39,14 @@ def citizen_events_topic(app_id: str) -> str:
     """Every citizen's events, re-keyed by the pseudonymous citizen key and co-partitioned with
     the app's tables. It belongs to one app (one worker group), like the tables' changelogs."""
     return f"{app_id}.internal.citizen-events"
+
+
+def table_assignment_topic(app_id: str) -> str:
+    """An empty topic with the tables' partition count that the Faust app subscribes to. Faust
+    assigns the citizens table's partitions together with it, and its consumer keeps polling
+    it: a Faust consumer with nothing to poll is taken for stuck after
+    ``broker_max_poll_interval`` and leaves its group. Nothing is ever written to it."""
+    return f"{app_id}.internal.table-assignment"
 
 
 def citizen_keys_topic(app_id: str) -> str:

@@ -29,7 +29,12 @@ import faust
 import schemas.archive_records  # noqa: F401 - registers the records the codec encodes
 from processors.routing import subscriber_for_topic
 from schemas.codec import Codec
-from schemas.topics import archive_receipts_topic, citizen_events_topic, citizen_keys_topic
+from schemas.topics import (
+    archive_receipts_topic,
+    citizen_events_topic,
+    citizen_keys_topic,
+    table_assignment_topic,
+)
 from sinks.crypto import MasterKey
 from sinks.kafka_out import KafkaOutputs
 from streams.batch_producer import BatchProducer
@@ -55,7 +60,7 @@ from streams.saga import SagaRunner
 from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 from streams.settings import Settings
-from streams.step_policy import GC_THRESHOLDS, MAX_RECORD_BYTES
+from streams.step_policy import GC_THRESHOLDS, HANDOVER_WAIT_S, MAX_RECORD_BYTES
 from streams.store_policy import rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 
@@ -126,6 +131,14 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     async def read_ingress() -> None:
         await _loop_or_exit(ingress.run(), "door")
 
+    # Nothing is written to it: subscribing makes Faust assign the citizens table's partitions
+    # with it and keep polling (schemas.topics.table_assignment_topic).
+    @app.agent(app.topic(table_assignment_topic(settings.app_id), key_type=bytes, value_type=bytes,
+                         partitions=settings.partitions), name="table-assignment")
+    async def table_assignment(stream: faust.StreamT) -> None:
+        async for _ in stream:
+            pass
+
     async def citizen_batch(partition: int, messages: Sequence[ConsumedMessage]) -> None:
         with table_partition_of(partition):
             await _crash_only(step.handle(partition, messages))
@@ -148,9 +161,24 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         if timer.ready:
             await sagas.wake_due(clock.now(), owned_partitions, sender, codec, receipts_name)
 
+    # Which rebalance the table partitions being recovered belong to (Faust counts them as each
+    # starts): a completion signal from an older one must not make the loop read anything.
+    assigned_in = [-1]
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        assigned_in[0] = app.rebalancing_count
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        await citizens.revoke()  # the batch in hand is committed before another worker takes over
+        # The batch in hand is committed before another worker takes over; one that cannot
+        # finish in time must not finish after the next owner has started: exit, and replay it.
+        try:
+            await asyncio.wait_for(citizens.revoke(), HANDOVER_WAIT_S)
+        except TimeoutError:
+            log.critical("the citizen step's batch did not finish before the hand-over; exiting so that "
+                         "it is replayed", exit_code=EXIT_REPLAY)
+            os._exit(EXIT_REPLAY)
         timer.revoked()
         sagas.clear()
         operators.readiness.mark_revoked()
@@ -160,7 +188,10 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         sagas.clear()
         # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
         timer.rebuild(also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased))
-        await citizens.assign(owned_partitions())
+        if app.rebalancing_count == assigned_in[0]:
+            await citizens.assign(owned_partitions())
+        else:
+            log.info("table recovery of an older rebalance completed; its partitions are not read")
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 

@@ -10,7 +10,8 @@ docs/performance.md). Instead:
         -> ``assign(partitions)``: this loop reads the citizen-events and archive-receipts
            partitions of the same numbers, from where its group ``<app>-citizen`` committed
     per poll: up to ``BATCH_MAX`` messages; each partition's part goes to the step (which sends
-    its effects, waits for them, then writes the rows), then the offsets are committed
+    its effects, waits for them, then writes the rows), the parts side by side; once every part
+    is done, the offsets are committed
     Faust is about to hand partitions over
         -> ``revoke()``: the batch in hand finishes and commits, and nothing more is read, before
            Faust lets another worker restore the table
@@ -89,7 +90,12 @@ class CitizenLoop:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(done)
-        await done
+        try:
+            await done
+        except asyncio.CancelledError:
+            if self._wanted is wanted:
+                self._wanted = None  # the caller gave up before it took effect: do not apply it later
+            raise
 
     async def run(self) -> None:
         await inherit_offsets(self._bootstrap, self._group, self._app_id, self._topics, self._client_config)
@@ -118,7 +124,10 @@ class CitizenLoop:
         if self._wanted is not None:
             wanted, self._wanted = self._wanted, None
             if wanted != self._owned:
-                consumer.assign([TopicPartition(topic, p) for topic in self._topics for p in sorted(wanted)])
+                if wanted:
+                    consumer.assign([TopicPartition(topic, p) for topic in self._topics for p in sorted(wanted)])
+                else:
+                    consumer.unsubscribe()  # assign([]) would ask for every topic's metadata
                 self._owned = wanted
                 log.info("citizen partitions read", partitions=sorted(wanted))
         self._release()
@@ -134,7 +143,8 @@ class CitizenLoop:
         for tp, records in batch.items():
             if tp.partition in self._owned:
                 by_partition.setdefault(tp.partition, []).extend(ConsumedMessage.of(r) for r in records)
-        for partition, messages in by_partition.items():
-            await self._handle(partition, messages)
+        # The partitions' parts run side by side: each holds its own citizens, rows and outbox,
+        # so one can decide while another waits for the broker's acknowledgements.
+        await asyncio.gather(*(self._handle(partition, messages) for partition, messages in by_partition.items()))
         await consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "")
                                for tp, records in batch.items() if records and tp.partition in self._owned})

@@ -22,7 +22,7 @@ from faust.types import TP
 
 from streams.kafka_auth import faust_credentials
 from streams.settings import Settings
-from streams.step_policy import HEARTBEAT_INTERVAL_S, MAX_RECORD_BYTES, SESSION_TIMEOUT_S
+from streams.step_policy import HEARTBEAT_INTERVAL_S, MAX_RECORD_BYTES, REBALANCE_TIMEOUT_S, SESSION_TIMEOUT_S
 
 __all__ = ["TableChangelog", "TableRows", "build_app", "instance_id", "table_partition_of"]
 
@@ -54,6 +54,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         consumer_group_instance_id=instance_id(settings),
         table_standby_replicas=0,
         broker_credentials=faust_credentials(),

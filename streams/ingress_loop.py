@@ -32,16 +32,17 @@ from aiokafka.structs import OffsetAndMetadata
 from streams.consumed import ConsumedMessage
 from streams.group_offsets import inherit_offsets
 from streams.logs import get_logger
-from streams.step_policy import BATCH_MAX, HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
+from streams.step_policy import (
+    BATCH_MAX,
+    HANDOVER_WAIT_S,
+    HEARTBEAT_INTERVAL_S,
+    REBALANCE_TIMEOUT_S,
+    SESSION_TIMEOUT_S,
+)
 
 __all__ = ["IngressLoop", "door_group"]
 
 log = get_logger("dfdg.worker")
-
-# How long a rebalance waits for the batch in hand before it goes on without it (the next owner
-# then replays that batch: duplicates, never a gap).
-REVOKE_WAIT_S = 30.0
-
 
 def door_group(app_id: str) -> str:
     """The door's consumer group: under the app's prefix, so its ACLs and lag cover it."""
@@ -70,7 +71,9 @@ class IngressLoop:
             bootstrap_servers=self._bootstrap, group_id=self._group, group_instance_id=self._instance_id,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH_MAX,
             session_timeout_ms=int(SESSION_TIMEOUT_S * 1000), heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000),
-            **self._client_config)
+            # Long enough for the batch in hand to finish before this member rejoins (the
+            # listener waits up to HANDOVER_WAIT_S); aiokafka's default is the session timeout.
+            rebalance_timeout_ms=int(REBALANCE_TIMEOUT_S * 1000), **self._client_config)
         consumer.subscribe(self._topics, listener=_FinishBatchFirst(self._idle))
         await consumer.start()
         try:
@@ -105,8 +108,10 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         try:
-            await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_S)
+            await asyncio.wait_for(self._idle.wait(), HANDOVER_WAIT_S)
         except TimeoutError:
+            # Its commit will be refused (the partitions have moved on): the next owner replays
+            # the batch, and the door keeps no state, so this costs duplicates only.
             log.warning("door batch still running at a rebalance; its partitions' next owner replays it")
 
     async def on_partitions_assigned(self, assigned: Any) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 __all__ = [
     "BATCH_MAX",
     "GC_THRESHOLDS",
+    "HANDOVER_WAIT_S",
     "HEARTBEAT_INTERVAL_S",
     "MAX_RECORD_BYTES",
     "MAX_STATE_BYTES",
+    "REBALANCE_TIMEOUT_S",
     "SESSION_TIMEOUT_S",
 ]
 
@@ -37,3 +39,12 @@ HEARTBEAT_INTERVAL_S = 3.0
 # allocations (CPython's default) cost it 13-18% of its CPU. A larger first threshold lets
 # the short-lived objects of a batch die young without a collection per few events.
 GC_THRESHOLDS = (50_000, 20, 50)
+
+# How long a rebalance waits for the members to rejoin (Faust's default, and the door's group's).
+# A member that does not rejoin within it is dropped and its partitions go to the others.
+REBALANCE_TIMEOUT_S = 60.0
+
+# How long a step's loop may take to finish and commit the batch in hand when its partitions are
+# being handed over. Well under REBALANCE_TIMEOUT_S: a batch still running after it would finish
+# after the next owner had started, so the worker exits instead and the batch is replayed.
+HANDOVER_WAIT_S = 30.0

@@ -21,6 +21,7 @@ from schemas.topics import (
     archive_receipts_topic,
     citizen_events_topic,
     citizen_keys_topic,
+    table_assignment_topic,
 )
 from sinks.notify_keys import notify_keys_topic
 from streams.kafka_auth import client_config
@@ -65,6 +66,7 @@ def pipeline_topics(partitions: int, app_id: str = "dfdg", ingress_retention_day
     specs += [
         TopicSpec(citizen_events_topic(app_id), partitions, kept, co_partitioned=True),
         TopicSpec(citizen_keys_topic(app_id), partitions, COMPACTED),
+        TopicSpec(table_assignment_topic(app_id), partitions, plain, co_partitioned=True),
         # The tables' changelogs, created here with the right partition count rather than left to
         # Faust: a client asking for one first would otherwise get a 1-partition auto-created topic.
         *(TopicSpec(f"{app_id}-{table}-changelog", partitions, COMPACTED, co_partitioned=True) for table in TABLES),

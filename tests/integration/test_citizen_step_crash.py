@@ -198,6 +198,27 @@ async def test_r2_1_a_rebalance_and_a_failover_mid_stream_lose_nothing(
     _assert_exact(expected, notes, closed, "rebalance + failover")
 
 
+async def test_r2_1_an_idle_worker_stays_in_its_group_past_the_poll_interval(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """Faust's consumer reads no stream of the steps any more. One with nothing to poll is taken
+    for stuck after ``broker_max_poll_interval`` (here 6 s) and leaves its group, and the citizen
+    step with it; the table-assignment topic keeps it polling. Idle for four intervals, then a
+    case: its outputs arrive, and the worker never left its group."""
+    app_id = f"idle-{unique}"
+    worker = WorkerProcess(bootstrap, app_id, tmp_path / "w", {**ENV, "BROKER_MAX_POLL_INTERVAL": "6"}).start()
+    try:
+        await asyncio.sleep(24.0)
+        cases = passed_cases(unique, 5, NOW.date(), NOW)
+        expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+        await _publish(bootstrap, cases)
+        notes, closed = await _all_delivered(bootstrap, expected, keys, [worker], timeout_s=60.0)
+        assert not any("LeaveGroup" in line for line in worker.lines), worker.tail()
+        assert sum("deadline index rebuilt" in line for line in worker.lines) == 1, "no rebalance while idle"
+    finally:
+        worker.stop()
+    _assert_exact(expected, notes, closed, "idle past the poll interval")
+
+
 async def test_restart_resumes_and_a_dead_workers_partitions_move(bootstrap: str, unique: str,
                                                                  tmp_path: Path) -> None:
     """Prints restart-to-resume (target < 10 s, static membership) and failover to a survivor
