@@ -43,9 +43,10 @@ def citizen_events_topic(app_id: str) -> str:
 
 def table_assignment_topic(app_id: str) -> str:
     """An empty topic with the tables' partition count that the Faust app subscribes to. Faust
-    assigns the citizens table's partitions together with it, and its consumer keeps polling
-    it: a Faust consumer with nothing to poll is taken for stuck after
-    ``broker_max_poll_interval`` and leaves its group. Nothing is ever written to it."""
+    assigns the citizens table's partitions together with it, and its consumer has live
+    partitions to poll, as in any Faust app with a stream: a table-only Faust app that polls
+    nothing after recovery can be taken for stuck after ``broker_max_poll_interval`` and leave
+    its group (faust-streaming #138). Nothing is ever written to it."""
     return f"{app_id}.internal.table-assignment"
 
 

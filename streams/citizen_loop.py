@@ -24,6 +24,7 @@ at once. A new group starts where the app's group left these topics (``streams.g
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,10 @@ log = get_logger("dfdg.worker")
 # How long one poll waits for messages before it looks for an assignment change again: the
 # longest a hand-over waits on an idle loop.
 POLL_MS = 100
+# The group has no members, so Kafka expires a partition's committed offset
+# ``offsets.retention.minutes`` (7 days by default) after its last commit. An idle loop commits
+# its positions again this often, so a quiet partition (archive receipts) keeps its place.
+RECOMMIT_IDLE_S = 3600.0
 
 
 def citizen_group(app_id: str) -> str:
@@ -67,6 +72,7 @@ class CitizenLoop:
         self._waiting: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._running = False
+        self._committed_at = time.monotonic()
 
     @property
     def owned(self) -> frozenset[int]:
@@ -113,10 +119,20 @@ class CitizenLoop:
                 batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH_MAX)
                 if batch:
                     await self._one_batch(consumer, batch)
+                    self._committed_at = time.monotonic()
+                elif time.monotonic() - self._committed_at > RECOMMIT_IDLE_S:
+                    await self._recommit(consumer)
         finally:
             self._running = False
             self._release()
             await consumer.stop()
+
+    async def _recommit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit where the loop stands; idle, everything before its positions is handled."""
+        positions = {tp: OffsetAndMetadata(await consumer.position(tp), "") for tp in consumer.assignment()}
+        if positions:
+            await consumer.commit(positions)
+        self._committed_at = time.monotonic()
 
     def _apply(self, consumer: AIOKafkaConsumer) -> None:
         """Take up the latest assignment asked for (between batches, never during one)."""

@@ -200,10 +200,11 @@ async def test_r2_1_a_rebalance_and_a_failover_mid_stream_lose_nothing(
 
 async def test_r2_1_an_idle_worker_stays_in_its_group_past_the_poll_interval(
         bootstrap: str, unique: str, tmp_path: Path) -> None:
-    """Faust's consumer reads no stream of the steps any more. One with nothing to poll is taken
-    for stuck after ``broker_max_poll_interval`` (here 6 s) and leaves its group, and the citizen
-    step with it; the table-assignment topic keeps it polling. Idle for four intervals, then a
-    case: its outputs arrive, and the worker never left its group."""
+    """Faust's consumer reads no stream of the steps any more, and a table-only Faust app can be
+    taken for stuck after ``broker_max_poll_interval`` (faust-streaming #138; here 6 s) and
+    leave its group, the citizen step with it. Idle for four intervals, then a case: its outputs
+    arrive, and the worker never rebalanced. (Without the table-assignment topic this worker was
+    not seen to leave either, with static membership, in 40 s: the topic is insurance.)"""
     app_id = f"idle-{unique}"
     worker = WorkerProcess(bootstrap, app_id, tmp_path / "w", {**ENV, "BROKER_MAX_POLL_INTERVAL": "6"}).start()
     try:
