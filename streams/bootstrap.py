@@ -143,8 +143,12 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         with table_partition_of(partition):
             await _crash_only(step.handle(partition, messages))
 
+    def start_at(partition: int) -> dict[str, int]:
+        with table_partition_of(partition):
+            return repo.positions()
+
     citizens = CitizenLoop(settings.bootstrap, settings.app_id, (events_name, receipts_name), citizen_batch,
-                           client_config())
+                           start_at, client_config())
 
     @app.task
     async def read_citizen_events() -> None:

@@ -16,9 +16,14 @@ docs/performance.md). Instead:
         -> ``revoke()``: the batch in hand finishes and commits, and nothing more is read, before
            Faust lets another worker restore the table
 
-The group has no members (the partitions are assigned by hand), so its offsets are committed
-without a generation; the hand-over above is what keeps two workers from reading one partition
-at once. A new group starts where the app's group left these topics (``streams.group_offsets``).
+Where to read on from is kept with the rows: the step writes each partition's next offsets as a
+row of that partition (``streams.citizen_repo.POSITIONS_KEY``) with the batch's rows, and the
+loop seeks there once the partition is recovered, so the rows and the place to read on from
+always belong together, whatever any other worker committed meanwhile. The group's offsets are
+committed too, for lag and for partitions with no positions row yet. The group has no members
+(the partitions are assigned by hand), so its commits carry no generation; the hand-over above
+keeps two live workers from reading one partition at once. A new group starts where the app's
+group left these topics (``streams.group_offsets``).
 """
 
 from __future__ import annotations
@@ -55,16 +60,19 @@ def citizen_group(app_id: str) -> str:
 
 
 PartitionHandler = Callable[[int, Sequence[ConsumedMessage]], Awaitable[None]]
+# The next offset per topic that a partition's restored rows were written after ({}: none yet).
+StartAt = Callable[[int], Mapping[str, int]]
 
 
 class CitizenLoop:
     def __init__(self, bootstrap: str, app_id: str, topics: Sequence[str], handle: PartitionHandler,
-                 client_config: Mapping[str, Any]) -> None:
+                 start_at: StartAt, client_config: Mapping[str, Any]) -> None:
         self._bootstrap = bootstrap
         self._app_id = app_id
         self._group = citizen_group(app_id)
         self._topics = tuple(topics)
         self._handle = handle
+        self._start_at = start_at
         self._client_config = dict(client_config)
         self._owned: frozenset[int] = frozenset()
         # The latest assignment asked for, and who waits for it to take effect.
@@ -142,11 +150,21 @@ class CitizenLoop:
             if wanted != self._owned:
                 if wanted:
                     consumer.assign([TopicPartition(topic, p) for topic in self._topics for p in sorted(wanted)])
+                    for partition in sorted(wanted):
+                        self._seek_to_rows(consumer, partition)
                 else:
                     consumer.unsubscribe()  # assign([]) would ask for every topic's metadata
                 self._owned = wanted
                 log.info("citizen partitions read", partitions=sorted(wanted))
         self._release()
+
+    def _seek_to_rows(self, consumer: AIOKafkaConsumer, partition: int) -> None:
+        """Read on from where the partition's restored rows were written, not from the group's
+        commit: a commit can be ahead of the rows (a worker that wrote them after this one
+        restored the table) or behind them (a crash between the rows and the commit)."""
+        for topic, offset in self._start_at(partition).items():
+            if topic in self._topics:
+                consumer.seek(TopicPartition(topic, partition), offset)
 
     def _release(self) -> None:
         waiting, self._waiting = self._waiting, []

@@ -10,7 +10,8 @@ batch and waits for them, instead of Faust's one send per key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,9 +30,14 @@ from streams.logs import get_logger
 from streams.outbox import Outbox
 from streams.sealing import Sealer, UnknownKey
 
-__all__ = ["Citizen", "CitizenRepository"]
+__all__ = ["POSITIONS_KEY", "Citizen", "CitizenRepository"]
 
 log = get_logger("dfdg.citizens")
+
+# Where the citizen step's input stands in a partition, kept among that partition's rows (no
+# citizen key starts with a NUL byte): written with the batch's rows, so after a restore the
+# rows and the place to read on from always belong together (``streams.citizen_loop``).
+POSITIONS_KEY = b"\x00positions"
 
 
 @dataclass(slots=True)
@@ -110,6 +116,29 @@ class CitizenRepository:
         if self._changelog is not None:
             await self._changelog.send(citizen.partition, key, row)
 
+    def positions(self) -> dict[str, int]:
+        """The next offset to read per input topic, in the current partition ({} before the first batch)."""
+        row = self._table.get(POSITIONS_KEY)
+        if row is None:
+            return {}
+        try:
+            return {str(topic): int(offset) for topic, offset in json.loads(row).items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("input positions unreadable; reading on from the group's offsets", error=type(exc).__name__)
+            return {}
+
+    async def send_positions(self, partition: int, positions: Mapping[str, int]) -> bytes:
+        """The positions row to the changelog (collected by the current outbox); the caller keeps
+        it locally (``keep_positions``) once the outbox is acknowledged, never before: a local
+        row claiming a batch whose rows never reached the changelog would stop its replay."""
+        row = json.dumps(dict(sorted(positions.items())), separators=(",", ":")).encode()
+        if self._changelog is not None:
+            await self._changelog.send(partition, POSITIONS_KEY, row)
+        return row
+
+    def keep_positions(self, row: bytes) -> None:
+        self._table[POSITIONS_KEY] = row
+
     def persisted(self, box: Outbox) -> None:
         """Tell the changelog that the rows sent through ``box`` are acknowledged."""
         if self._changelog is not None:
@@ -118,6 +147,8 @@ class CitizenRepository:
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
         """Every row's clear header, for the deadline index and the saga gauge; a broken row is logged."""
         for key, row in self._table.items():
+            if key.startswith(b"\x00"):
+                continue  # not a citizen (POSITIONS_KEY)
             try:
                 yield key.decode(), decode_header(row)
             except RowError as exc:

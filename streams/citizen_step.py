@@ -5,8 +5,10 @@
                 (notifications, data-area-closed, refusals, dead letters, key rows, saga records)
     2. effects  wait until the broker has acknowledged every one of them
     3. state    write each touched citizen's row once (state, pending deadlines, saga) to the local
-                store and its changelog, and wait for the changelog's acknowledgements
-    4. commit   return; the framework acks the batch and commits its offsets
+                store and its changelog, with the partition's input positions after the batch,
+                and wait for the changelog's acknowledgements
+    4. commit   return; the loop commits the batch's offsets to its group (for lag; a restart
+                reads on from the positions in the rows, which belong with them)
 
 A crash before 3 replays the batch into the same deterministic ids (a subscriber sees at most a
 duplicate it can drop); a crash after 3 replays into rows that already record the effects, and
@@ -87,8 +89,10 @@ class CitizenStep:
                 await self._repo.save(citizen)
                 pending = () if citizen.erased else citizen.state.pending.values()
                 self._index.replace_pending(citizen.key, partition, pending)
+            positions = await self._repo.send_positions(partition, {**self._repo.positions(), **_next(messages)})
             await rows.acknowledged()
             self._repo.persisted(rows)
+            self._repo.keep_positions(positions)
         for citizen in touched:
             await self._crash.at("after-state", citizen.key)
         if messages:
@@ -201,6 +205,14 @@ class CitizenStep:
                                               sealed_value=msg.value)
             elif isinstance(output, DeletionRequested):
                 self._metrics.event_out(f"DeletionRequested:{output.rule}")
+
+
+def _next(messages: Sequence[Any]) -> dict[str, int]:
+    """The next offset to read per topic after ``messages``."""
+    after: dict[str, int] = {}
+    for msg in messages:
+        after[msg.topic] = max(after.get(msg.topic, 0), msg.offset + 1)
+    return after
 
 
 def _failure_message(exc: Exception) -> str:

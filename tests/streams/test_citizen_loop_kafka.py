@@ -14,7 +14,7 @@ from aiokafka import TopicPartition
 
 from streams.citizen_loop import CitizenLoop, citizen_group
 from streams.consumed import ConsumedMessage
-from tests.streams.test_ingress_loop_kafka import _committed, _publish, _topic, _until
+from tests.streams.test_ingress_loop_kafka import _commit, _committed, _publish, _topic, _until
 
 pytestmark = pytest.mark.kafka
 
@@ -36,7 +36,7 @@ async def test_reads_only_its_partitions_commits_after_the_step_and_revoke_waits
         await release.wait()
         seen.extend((partition, m.topic, m.value or b"") for m in messages)
 
-    loop = CitizenLoop(bootstrap, app, (events, receipts), step, {})
+    loop = CitizenLoop(bootstrap, app, (events, receipts), step, lambda p: {}, {})
     task = asyncio.create_task(loop.run())
     try:
         await loop.assign({0, 1})  # before the loop runs: taken up when it starts
@@ -75,12 +75,39 @@ async def test_reads_only_its_partitions_commits_after_the_step_and_revoke_waits
 
     # Another worker's loop of the same group goes on from the commit: nothing twice, nothing skipped.
     seen.clear()
-    other = CitizenLoop(bootstrap, app, (events, receipts), step, {})
+    other = CitizenLoop(bootstrap, app, (events, receipts), step, lambda p: {}, {})
     task = asyncio.create_task(other.run())
     try:
         await other.assign({0, 2})
         await _until(lambda: len(seen) == 5)
         assert sorted(v for _, _, v in seen) == sorted([b"after-revoke"] + [b"e2-%d" % i for i in range(4)])
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+async def test_reads_on_from_the_positions_kept_with_the_rows_not_the_groups_commit(
+        bootstrap: str, unique: str) -> None:
+    """The group's commit can be ahead of the restored rows (another worker committed after this
+    one restored the table): the loop reads on from where the rows say, here offset 1 of 5."""
+    events, receipts, app = f"cl2-events-{unique}", f"cl2-receipts-{unique}", f"cl2app-{unique}"
+    await _topic(bootstrap, events)
+    await _topic(bootstrap, receipts)
+    await _publish(bootstrap, events, [b"e%d" % i for i in range(5)])
+    await _commit(bootstrap, citizen_group(app), {TopicPartition(events, 0): 4})
+    seen: list[bytes] = []
+
+    async def step(partition: int, messages: Sequence[ConsumedMessage]) -> None:
+        seen.extend(m.value or b"" for m in messages)
+
+    loop = CitizenLoop(bootstrap, app, (events, receipts), step, lambda p: {events: 1}, {})
+    task = asyncio.create_task(loop.run())
+    try:
+        await loop.assign({0})
+        await _until(lambda: len(seen) == 4)
+        await asyncio.sleep(0.5)
+        assert seen == [b"e1", b"e2", b"e3", b"e4"]
     finally:
         task.cancel()
         with contextlib.suppress(BaseException):
