@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.group_offsets import commit_from_outside, committed_offsets
 from streams.kafka_auth import client_config
 
 __all__ = ["start_group_at_end"]
@@ -22,32 +21,23 @@ async def start_group_at_end(bootstrap: str, group: str, topics: Iterable[str],
     new app reads only what is published from now on instead of the topics' whole history (demo
     runs and tests on a shared broker). A group that has committed anything is left alone.
     Returns the number of partitions set."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config() if auth is None else auth))
+    config = client_config() if auth is None else auth
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **config)
     await admin.start()
     try:
-        for attempt in range(60):
-            try:
-                if await admin.list_consumer_group_offsets(group):
-                    return 0
-                break
-            except GroupCoordinatorNotAvailableError:
-                # A fresh broker creates its offsets topic on first use; that takes a moment.
-                if attempt == 59:
-                    raise
-                await asyncio.sleep(0.5)
+        if await committed_offsets(admin, group):
+            return 0
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                **(client_config() if auth is None else auth))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **config)
     await consumer.start()
     try:
         metadata = await consumer._client.fetch_all_metadata()
         tps = [TopicPartition(t, p) for t in topics for p in sorted(metadata.partitions_for_topic(t) or ())]
-        if not tps:
-            return 0
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-        return len(tps)
+        ends = await consumer.end_offsets(tps) if tps else {}
     finally:
         await consumer.stop()
+    if tps:
+        await commit_from_outside(bootstrap, group, {tp: OffsetAndMetadata(end, "") for tp, end in ends.items()},
+                                  config)
+    return len(tps)

@@ -9,12 +9,13 @@ import contextlib
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.consumed import ConsumedMessage
 from streams.group_offsets import inherit_offsets
 from streams.ingress_loop import IngressLoop, door_group
+from tests.streams.test_lag_kafka import _commit
 
 pytestmark = pytest.mark.kafka
 
@@ -47,16 +48,6 @@ async def _committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
         return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
     finally:
         await admin.close()
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 async def _until(condition: object, timeout_s: float = 30.0) -> None:
