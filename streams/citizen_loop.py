@@ -88,7 +88,8 @@ class CitizenLoop:
         return self._owned
 
     async def assign(self, partitions: Iterable[int]) -> None:
-        """Read these partitions (their table rows are recovered) from the group's offsets."""
+        """Read these partitions (their table rows are recovered) from the positions kept with
+        their rows, or the group's offsets where a partition has none yet."""
         await self._change(frozenset(partitions))
 
     async def revoke(self) -> None:
