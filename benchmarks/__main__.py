@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only codec,deadlines,drain,pipeline,recovery]``.
+"""``python -m benchmarks [--quick] [--only codec,deadlines,drain,pipeline,recovery,burst]``.
 
 Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or the local broker (DFDG_HOME,
 DFDG_BROKER_PORT), started if it is not running (and stopped again afterwards if this run
@@ -24,7 +24,7 @@ from benchmarks.common import Context, Figure
 
 BENCHES = {"codec": "benchmarks.codec_bench", "deadlines": "benchmarks.deadlines_bench",
            "drain": "benchmarks.drain_bench", "pipeline": "benchmarks.pipeline_bench",
-           "recovery": "benchmarks.recovery_bench"}
+           "recovery": "benchmarks.recovery_bench", "burst": "benchmarks.burst_bench"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -62,7 +62,7 @@ def main() -> int:
     unknown = [b for b in chosen if b not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
-    needs_kafka = any(b in ("drain", "pipeline", "recovery") for b in chosen)
+    needs_kafka = any(b in ("drain", "pipeline", "recovery", "burst") for b in chosen)
     bootstrap, started_broker = _broker() if needs_kafka else ("", None)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workdir = Path(tempfile.mkdtemp(prefix="dfdg-bench-"))

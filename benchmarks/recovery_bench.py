@@ -22,7 +22,8 @@ from benchmarks.common import Context, Figure, WorkerChild, case_created_batch
 __all__ = ["run"]
 
 
-def _template() -> tuple[dict[str, object], str]:
+def _template(rule: str | None = None) -> tuple[dict[str, object], str]:
+    """A new citizen's state with one open case, keeping one pending deadline: ``rule``'s, or the first."""
     from datetime import UTC, datetime
 
     from processors.model import CitizenState
@@ -40,12 +41,14 @@ def _template() -> tuple[dict[str, object], str]:
     data = state_to_dict(state)
     pending = data["pending"]
     assert isinstance(pending, dict)
-    first = next(iter(pending))
+    first = next(i for i, d in pending.items() if rule is None or d["rule"] == rule)
     data["pending"] = {first: pending[first]}
     return data, cpr
 
 
-async def _write(ctx: Context, app_id: str, citizens: int) -> float:
+async def _write(ctx: Context, app_id: str, citizens: int, rule: str | None = None) -> float:
+    """N citizens' rows on the changelog, each with one pending deadline (``rule``'s, or the first);
+    citizen ``i`` has the key ``f"{i:032x}"``."""
     from datetime import date
 
     from aiokafka import AIOKafkaProducer
@@ -59,7 +62,7 @@ async def _write(ctx: Context, app_id: str, citizens: int) -> float:
     compact = {"cleanup.policy": "compact"}
     table_topic = f"{app_id}-citizens-changelog"
     await ensure_topics(ctx.bootstrap, [TopicSpec(table_topic, parts, compact)])
-    data, cpr = _template()
+    data, cpr = _template(rule)
     (_, d), = data["pending"].items()  # type: ignore[attr-defined]
     pending = (Deadline(rule=d["rule"], due_date=date.fromisoformat(d["due_date"]), case_id=d["case_id"]),)
     headers = [RowHeader(p, pending) for p in range(parts)]

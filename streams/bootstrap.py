@@ -154,6 +154,9 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     async def read_citizen_events() -> None:
         await _loop_or_exit(citizens.run(), "citizen step")
 
+    # On a stop, both loops finish and commit the batch in hand before Faust stops its tables.
+    app.stop_first += [ingress.stop, citizens.revoke]
+
     @app.timer(interval=tick_seconds, name="deadlines")
     async def deadlines() -> None:
         await timer.fire_due()

@@ -64,6 +64,7 @@ class IngressLoop:
         self._client_config = dict(client_config)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopping = False
 
     async def run(self) -> None:
         await inherit_offsets(self._bootstrap, self._group, self._app_id, self._topics, self._client_config)
@@ -77,12 +78,17 @@ class IngressLoop:
         consumer.subscribe(self._topics, listener=_FinishBatchFirst(self._idle))
         await consumer.start()
         try:
-            while True:
+            while not self._stopping:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
-                if batch:
+                if batch and not self._stopping:  # a batch read while stopping is left for the next start
                     await self._one_batch(consumer, batch)
         finally:
             await consumer.stop()
+
+    async def stop(self) -> None:
+        """Finish and commit the batch in hand, then read nothing more (the worker is stopping)."""
+        self._stopping = True
+        await self._idle.wait()
 
     async def _one_batch(self, consumer: AIOKafkaConsumer, batch: Mapping[TopicPartition, Sequence[Any]]) -> None:
         self._idle.clear()

@@ -198,6 +198,31 @@ async def test_r2_1_a_rebalance_and_a_failover_mid_stream_lose_nothing(
     _assert_exact(expected, notes, closed, "rebalance + failover")
 
 
+async def test_r2_1_a_stop_under_load_finishes_the_batch_in_hand_and_loses_nothing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """SIGTERM while the worker is busy: both loops finish and commit the batch in hand before
+    Faust stops its tables and the steps' producer, so the worker stops cleanly (not with code 75,
+    "batch not finished"), and a restart delivers everything owed."""
+    app_id = f"stop-{unique}"
+    cases = passed_cases(unique, 1500, NOW.date(), NOW)
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    publishing = _publish_in_thread(bootstrap, cases, chunk=50, pause_s=0.3)
+    stopped = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start()
+    await asyncio.sleep(4.0)
+    stopped.stop(timeout_s=60.0)
+    assert stopped.proc is not None and stopped.proc.returncode == 0, stopped.tail()
+    assert not any("batch not finished" in line for line in stopped.lines), stopped.tail()
+    restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
+    try:
+        await publishing
+        notes, closed = await _all_delivered(bootstrap, expected, keys, [stopped, restarted])
+        await asyncio.sleep(3.0)
+        notes, closed = await _seen(bootstrap, expected, keys)
+    finally:
+        restarted.stop()
+    _assert_exact(expected, notes, closed, "stop under load")
+
+
 async def test_r2_1_an_idle_worker_stays_in_its_group_past_the_poll_interval(
         bootstrap: str, unique: str, tmp_path: Path) -> None:
     """Faust's consumer reads no stream of the steps any more, and a table-only Faust app can be
