@@ -44,6 +44,7 @@ __all__ = ["IngressLoop", "door_group"]
 
 log = get_logger("dfdg.worker")
 
+
 def door_group(app_id: str) -> str:
     """The door's consumer group: under the app's prefix, so its ACLs and lag cover it."""
     return f"{app_id}-door"
