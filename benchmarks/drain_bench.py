@@ -2,7 +2,9 @@
 
 - ``raw``: a plain aiokafka consume -> produce passthrough (the ceiling for a Python consumer);
 - ``quix``: Quix Streams running the same processors (``benchmarks/quix_app.py``);
-- ``worker``: this worker (door, then the citizen step, effects first);
+- ``worker``: this worker (door, then the citizen step, effects first), in one process;
+- ``split``: the same worker as two processes, ``DFDG_ROLE=door`` and ``DFDG_ROLE=steps``
+  (streams.door_process), each step on a core of its own;
 - ``baseline``: the worker as it was before the citizen step was rebuilt (commit BASELINE,
   checked out as a git worktree), measured the same way, so "x times faster" is a ratio of
   two figures from the same run on the same machine.
@@ -122,7 +124,8 @@ async def _drain_child(ctx: Context, name: str, args: list[str], source: str, si
     return Drain(len(times), _rate(times), cpu_us=cpu / max(1, len(times)) * 1e6)
 
 
-async def _drain_worker(ctx: Context, name: str, repo: Path, n: int) -> Drain:
+async def _drain_worker(ctx: Context, name: str, repo: Path, n: int, split: bool = False) -> Drain:
+    """``split``: the door and the steps in two processes (DFDG_ROLE); CPU is the sum of both."""
     from processors.routing import topic_for_subscriber
     from streams.topics import ensure_topics, pipeline_topics
 
@@ -134,17 +137,21 @@ async def _drain_worker(ctx: Context, name: str, repo: Path, n: int) -> Drain:
     messages = _encode(case_created_batch(n, f"drain-{name}-{ctx.run_id}"))
     await _publish(ctx.bootstrap, "dfdg.case-created", messages)
     before = await _ends(ctx.bootstrap)
-    worker = WorkerChild(ctx.bootstrap, app_id, ctx.workdir / app_id, ctx.partitions, repo=repo)
-    worker.start()
+    roles = (("steps", "deadline index rebuilt"), ("door", "door partitions assigned")) if split \
+        else (("all", "deadline index rebuilt"),)
+    workers = [WorkerChild(ctx.bootstrap, app_id, ctx.workdir / f"{app_id}-{role}", ctx.partitions,
+                           {"DFDG_ROLE": role} if split else None, repo=repo) for role, _ in roles]
     try:
-        await asyncio.to_thread(worker.wait_for, "deadline index rebuilt", 180)
-        assert worker.proc is not None
-        cpu_ready = cpu_seconds(worker.proc.pid)
+        for worker, (_, ready) in zip(workers, roles, strict=True):
+            worker.start()
+            await asyncio.to_thread(worker.wait_for, ready, 180)
+        cpu_ready = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc is not None)
         times = await _collect(ctx.bootstrap, sink, ctx.partitions, before, {m[1] for m in messages}, 120 + n / 50)
         await asyncio.sleep(2.0)  # the last batch's state rows and commits
-        cpu = cpu_seconds(worker.proc.pid) - cpu_ready
+        cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc is not None) - cpu_ready
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     after = await _ends(ctx.bootstrap)
     delta = {tp: after[tp] - before.get(tp, 0) for tp in after if after[tp] > before.get(tp, 0)}
     written = sum(d for (topic, _), d in delta.items() if topic != "dfdg.case-created")
@@ -187,6 +194,7 @@ async def _run(ctx: Context) -> list[Figure]:
                                                            str(ctx.workdir / "quix-drain")],
                                              f"{prefix}-quix-in", f"{prefix}-quix-out", n, keyed_by_citizen=True)
         results["worker"] = await _drain_worker(ctx, "worker", REPO, n)
+        results["split"] = await _drain_worker(ctx, "split", REPO, n, split=True)
         if baseline is not None:
             results["baseline"] = await _drain_worker(ctx, "baseline", baseline, n)
     finally:
@@ -205,7 +213,10 @@ def _figures(results: dict[str, Drain], n: int) -> list[Figure]:
     for other, target in (("raw", ">= 0.25"), ("quix", ">= 1.5"), ("baseline", ">= 5")):
         if other in results:
             figs.append(Figure("drain", f"ratio worker/{other}", worker.rate / results[other].rate, "x", target))
-    for name in ("worker", "baseline"):
+            if "split" in results:
+                figs.append(Figure("drain", f"ratio split/{other}", results["split"].rate / results[other].rate,
+                                   "x", target, note="door and steps in two processes"))
+    for name in ("worker", "split", "baseline"):
         if name in results:
             d = results[name]
             figs += [Figure("drain", f"{name} CPU per event", d.cpu_us, "us"),

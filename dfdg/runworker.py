@@ -21,6 +21,10 @@ def run_worker(loglevel: str = "INFO") -> int:
     if created:
         log.info("topics created", count=len(created))
     clock = clock_from_setting(settings.clock, settings.clock_speed)
+    if settings.role == "door":
+        from streams.door_process import run_door
+
+        return asyncio.run(run_door(settings, clock))
     worker_parts = build_worker(settings, clock)
     from streams.kafka_auth import describe
 

@@ -58,10 +58,12 @@ class Deadline:
     rule: str  # e.g. "R2.1:CV", "R3.1", "R4.1", "R5.1", "R5.3", "R8.1", "R8.2"
     due_date: date
     case_id: str = ""
+    # Derived once: the id is looked up dozens of times per event (the state's keys, the
+    # deadline index), and formatting it each time was a tenth of the step's CPU.
+    deadline_id: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def deadline_id(self) -> str:
-        return f"{self.rule}|{self.case_id}|{self.due_date.isoformat()}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deadline_id", f"{self.rule}|{self.case_id}|{self.due_date.isoformat()}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.door import Door
 from streams.faust_app import TableChangelog, TableRows, build_app, instance_id, table_partition_of
-from streams.ingress_loop import IngressLoop
+from streams.ingress_loop import IngressLoop, door_group
 from streams.kafka_auth import client_config
 from streams.keystore import KeyStore
 from streams.logs import get_logger
@@ -64,7 +64,7 @@ from streams.step_policy import GC_THRESHOLDS, HANDOVER_WAIT_S, MAX_RECORD_BYTES
 from streams.store_policy import rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 
-__all__ = ["Worker", "build_worker", "prepare_topics"]
+__all__ = ["DoorWorker", "Worker", "build_door_worker", "build_worker", "loop_or_exit", "prepare_topics"]
 
 log = get_logger("dfdg.worker")
 
@@ -80,7 +80,54 @@ class Worker:
     timer: DeadlineTimer
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """What both steps send through: one producer, the data keys, and the dead-letter topic."""
+
+    producer: BatchProducer
+    sender: KafkaSender
+    sealer: Sealer
+    dead_letters: DeadLetters
+
+
+def _outgoing(settings: Settings, metrics: Metrics) -> Outgoing:
+    producer = BatchProducer(settings.bootstrap, MAX_RECORD_BYTES, client_config())
+    sender = KafkaSender(producer, MAX_RECORD_BYTES)
+    # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
+    keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
+    sealer = Sealer(keys, settings.dev_mode)
+    return Outgoing(producer, sender, sealer, DeadLetters(sender, sealer, metrics, settings.app_id))
+
+
+def _door(settings: Settings, clock: Clock, codec: Codec, metrics: Metrics, out: Outgoing) -> IngressLoop:
+    door = Door(codec, out.sealer, out.sender, out.dead_letters, metrics, clock, settings.pseudonym_key,
+                citizen_events_topic(settings.app_id))
+    return IngressLoop(settings.bootstrap, settings.app_id, instance_id(settings), INGRESS_TOPICS,
+                       lambda messages: _crash_only(door.handle(messages)), client_config())
+
+
+@dataclass(frozen=True)
+class DoorWorker:
+    """The door alone (``DFDG_ROLE=door``): no Faust app, no table, no timers; see streams.door_process."""
+
+    ingress: IngressLoop
+    operators: Operators
+    outgoing: Outgoing
+
+
+def build_door_worker(settings: Settings, clock: Clock) -> DoorWorker:
+    gc.set_threshold(*GC_THRESHOLDS)
+    codec, metrics = Codec.default(), Metrics()
+    out = _outgoing(settings, metrics)
+    operators = Operators(metrics, DeadlineIndex(), clock, settings.bootstrap, door_group(settings.app_id),
+                          out.sealer.keys.loaded)
+    return DoorWorker(_door(settings, clock, codec, metrics, out), operators, out)
+
+
 def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) -> Worker:
+    """The Faust worker: the citizen step, its table and timers, and the door too unless
+    ``settings.role`` is ``steps`` (the door then runs in a process of its own)."""
     gc.set_threshold(*GC_THRESHOLDS)
     app = build_app(settings)
     codec = Codec.default()
@@ -92,26 +139,20 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
                       extra_topic_configs=COMPACTED, options=_store_options(settings))
 
-    producer = BatchProducer(settings.bootstrap, MAX_RECORD_BYTES, client_config())
-    sender = KafkaSender(producer, MAX_RECORD_BYTES)
-    # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
-    keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
-                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
-    sealer = Sealer(keys, settings.dev_mode)
+    out = _outgoing(settings, metrics)
+    producer, sender, sealer, dead_letters = out.producer, out.sender, out.sealer, out.dead_letters
 
     async def ensure_notify_topic(name: str) -> None:
         await ensure_topics(settings.bootstrap, notify_topic_specs(subscriber_for_topic(name), settings.partitions))
 
     outputs = KafkaOutputs(codec, lambda topic, key, value, headers: sender.send(topic, key, value, headers),
                            ensure_notify_topic)
-    dead_letters = DeadLetters(sender, sealer, metrics, settings.app_id)
     crash = CrashPoints()
     index = DeadlineIndex()
     repo = CitizenRepository(TableRows(table), sealer, TableChangelog(table, sender.send))
     sagas = SagaWatch(settings.archive_retry)
     saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash, sagas,
                       settings.archive_retry)
-    door = Door(codec, sealer, sender, dead_letters, metrics, clock, settings.pseudonym_key, events_name)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
 
     changelog = table.changelog_topic.get_topic_name()
@@ -124,12 +165,13 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
                           owned_partitions)
     operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready, sagas)
 
-    ingress = IngressLoop(settings.bootstrap, settings.app_id, instance_id(settings), INGRESS_TOPICS,
-                          lambda messages: _crash_only(door.handle(messages)), client_config())
+    if settings.role != "steps":
+        ingress = _door(settings, clock, codec, metrics, out)
+        app.stop_first.append(ingress.stop)
 
-    @app.task
-    async def read_ingress() -> None:
-        await _loop_or_exit(ingress.run(), "door")
+        @app.task
+        async def read_ingress() -> None:
+            await loop_or_exit(ingress.run(), "door")
 
     # Nothing is written to it: subscribing makes Faust assign the citizens table's partitions
     # with it and keep polling (schemas.topics.table_assignment_topic).
@@ -152,10 +194,10 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     @app.task
     async def read_citizen_events() -> None:
-        await _loop_or_exit(citizens.run(), "citizen step")
+        await loop_or_exit(citizens.run(), "citizen step")
 
     # On a stop, both loops finish and commit the batch in hand before Faust stops its tables.
-    app.stop_first += [ingress.stop, citizens.revoke]
+    app.stop_first.append(citizens.revoke)
 
     @app.timer(interval=tick_seconds, name="deadlines")
     async def deadlines() -> None:
@@ -228,7 +270,7 @@ def _store_options(settings: Settings) -> dict[str, int] | None:
     return rocksdb_options(settings.rocksdb_memory_mb, settings.partitions)
 
 
-async def _loop_or_exit(loop: Awaitable[None], name: str) -> None:
+async def loop_or_exit(loop: Awaitable[None], name: str) -> None:
     """Run one of the worker's batch loops; a worker whose loop has stopped must not look alive."""
     try:
         await loop

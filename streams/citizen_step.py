@@ -40,6 +40,7 @@ from streams.clock import Clock
 from streams.crash_points import CrashPoints
 from streams.dead_letters import DeadLetters
 from streams.deadlines import DeadlineIndex
+from streams.keystore import KeysUnavailable
 from streams.logs import get_logger
 from streams.metrics import Metrics
 from streams.outbox import Outbox
@@ -105,6 +106,8 @@ class CitizenStep:
             if citizen is None:
                 # A row that does not decode is poison too: each message for it is dead-lettered.
                 citizen = batch[key] = await self._repo.load(key, partition)
+        except KeysUnavailable:
+            raise  # the broker, not the message: the batch is replayed (streams.bootstrap._crash_only)
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the partition
             log.error("citizen row unreadable", partition=msg.partition, offset=msg.offset, citizen=key[:12],
                       error=type(exc).__name__)
@@ -128,6 +131,8 @@ class CitizenStep:
             # whose changelog record never left, and the replay of its batch (a no-op here)
             # is the only chance to send it before a worker restores from the changelog.
             citizen.handled = True
+        except KeysUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
             # Neither its state nor its outputs: a half-handled death must not notify anyone.
             batch[key] = before

@@ -23,7 +23,7 @@ from streams.kafka_auth import client_config
 from streams.logs import get_logger
 from streams.outbox import Outbox
 
-__all__ = ["ERASED_ROW", "KeyStore", "KeyTopic", "UnknownKey"]
+__all__ = ["ERASED_ROW", "KEY_WAIT_S", "KeyStore", "KeyTopic", "KeysUnavailable", "UnknownKey"]
 
 # The key-id part of the row that marks a citizen as deleted after death.
 ERASED_ROW = "erased"
@@ -33,6 +33,14 @@ log = get_logger("dfdg.keys")
 
 class UnknownKey(LookupError):
     """No such data key: never created here, or shredded."""
+
+
+class KeysUnavailable(RuntimeError):
+    """The key topic could not be read up to date: nothing can be said about a missing key."""
+
+
+# How long a missing key is looked for in the key topic before the broker is blamed.
+KEY_WAIT_S = 30.0
 
 
 Unwrap = Callable[[str, bytes], DataKey]
@@ -56,6 +64,9 @@ class KeyTopic:
         # go on (a topic not created yet holds no keys). ``_read`` is only the former.
         self._loaded = asyncio.Event()
         self._read = False
+        # Set, and replaced, each time rows arrive: whoever waits for a key another worker (or
+        # the door in its own process) just made wakes when it may be here, not on a poll.
+        self._arrived = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -124,6 +135,9 @@ class KeyTopic:
                     continue
                 key = self._unwrap(citizen, record.value)
                 self._keys.setdefault(citizen, {})[key.key_id] = key
+        if batch:
+            self._arrived.set()
+            self._arrived = asyncio.Event()
 
     def _forget(self, citizen: str, key_id: bytes) -> None:
         keys = self._keys.get(citizen)
@@ -142,17 +156,40 @@ class KeyTopic:
     def all_for(self, citizen: str) -> list[DataKey]:
         return list(self._keys.get(citizen, {}).values())
 
-    async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = 5.0) -> DataKey:
-        """The key a value was sealed with; waits briefly for one another worker just created."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
+    async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = KEY_WAIT_S) -> DataKey:
+        """The key a value was sealed with.
+
+        A key another process has just made (the door in a process of its own, another worker)
+        may not have been read here yet. Its row was acknowledged before anything was sealed
+        with it, so on a miss this reads the topic up to its end as of now, and only then calls
+        the key unknown (``UnknownKey``: shredded, or never created). ``KeysUnavailable`` when
+        the topic cannot be read that far within ``wait_s``: a broker problem, not an answer."""
+        key = self._keys.get(citizen, {}).get(key_id)
+        if key is None:
+            try:
+                await asyncio.wait_for(self._read_to_now(), wait_s)
+            except TimeoutError as exc:
+                raise KeysUnavailable(f"the key topic could not be read to its end within {wait_s:.0f} s") from exc
             key = self._keys.get(citizen, {}).get(key_id)
-            if key is not None:
-                return key
-            if loop.time() >= deadline:
-                raise UnknownKey("no data key with that id: shredded, or never created")
-            await asyncio.sleep(0.05)
+        if key is None:
+            raise UnknownKey("no data key with that id: shredded, or never created")
+        return key
+
+    async def _read_to_now(self) -> None:
+        """Until every row written to the topic before this call has been applied here."""
+        await self._loaded.wait()
+        consumer = self._consumer
+        if consumer is None or not consumer.assignment():
+            return  # no topic yet (KeyTopic.start), so no key anyone has made
+        tps = list(consumer.assignment())
+        end = await consumer.end_offsets(tps)
+        while True:
+            arrived = self._arrived  # taken before the check, so an arrival in between is not missed
+            # The follower applies what it polled before it can poll again, so a position at the
+            # end means every row before it is in memory.
+            if all([await consumer.position(tp) >= end[tp] for tp in tps]):
+                return
+            await arrived.wait()
 
 
 Send = Callable[[str, bytes, bytes | None], Awaitable[object]]

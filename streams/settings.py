@@ -12,7 +12,7 @@ from processors.archive_retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from sinks.config import ConfigError, dev_mode
 from streams.store_policy import DEFAULT_ROCKSDB_MEMORY_MB, MIN_PARTITION_SHARE_MB
 
-__all__ = ["ConfigError", "Settings", "dev_mode"]
+__all__ = ["ROLES", "ConfigError", "Settings", "dev_mode"]
 
 
 def _env(name: str, default: str) -> str:
@@ -40,6 +40,8 @@ class Settings:
     archive_retry: RetryPolicy = DEFAULT_RETRY_POLICY
     # What the RocksDB stores may take in all (streams.store_policy).
     rocksdb_memory_mb: int = DEFAULT_ROCKSDB_MEMORY_MB
+    # Which steps this process runs (ROLES): both, or one of them in a process of its own.
+    role: str = "all"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,7 +67,20 @@ class Settings:
             archive_retry=_archive_retry(dev),
             rocksdb_memory_mb=_rocksdb_memory_mb(_env("DFDG_ROCKSDB_MEMORY_MB", str(DEFAULT_ROCKSDB_MEMORY_MB)),
                                                  partitions),
+            role=_role(_env("DFDG_ROLE", "all")),
         )
+
+
+# "all": the door and the citizen step in one process (the default, and what a small deployment
+# runs). "door" and "steps": the same two steps in two processes, so each has a core of its own;
+# the door keeps no state and reads in its own consumer group, so nothing else changes.
+ROLES = ("all", "door", "steps")
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise ConfigError(f"DFDG_ROLE must be one of {', '.join(ROLES)}, not {value!r}")
+    return value
 
 
 def _rocksdb_memory_mb(value: str, partitions: int) -> int:

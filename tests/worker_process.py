@@ -45,7 +45,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 class WorkerProcess:
     def __init__(self, bootstrap: str, app_id: str, data_dir: Path, extra_env: Mapping[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), ready_line: str = "deadline index rebuilt") -> None:
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -57,6 +57,8 @@ class WorkerProcess:
             **(extra_env or {}),
         }
         self.args = args
+        # What the process logs once it is working ("door partitions assigned" for DFDG_ROLE=door).
+        self.ready_line = ready_line
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -76,7 +78,7 @@ class WorkerProcess:
         self._pid_file().write_text(str(self.proc.pid))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.wait_for("deadline index rebuilt", ready_timeout_s)
+        self.wait_for(self.ready_line, ready_timeout_s)
         return self
 
     def _pid_file(self) -> Path:

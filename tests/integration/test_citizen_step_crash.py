@@ -92,10 +92,12 @@ async def _diagnosis(bootstrap: str, workers: list[WorkerProcess]) -> str:
     return f"workers alive {alive}; uncommitted per topic {dict(behind)}"
 
 
-async def _dead_letter_codes(bootstrap: str) -> Counter[str]:
+async def _dead_letter_codes(bootstrap: str, keys: set[str] | None = None) -> Counter[str]:
+    """Dead letters by code; only those keyed by one of ``keys`` when given (the topic is shared)."""
     codes: Counter[str] = Counter()
-    async for _, headers, _ in read_topic(bootstrap, DEAD_LETTER, idle_timeout_s=0.5):
-        codes[dict(headers).get("dlq.error.code", b"?").decode()] += 1
+    async for key, headers, _ in read_topic(bootstrap, DEAD_LETTER, idle_timeout_s=0.5):
+        if keys is None or (isinstance(key, bytes) and key.decode() in keys):
+            codes[dict(headers).get("dlq.error.code", b"?").decode().split(" ")[0]] += 1
     return codes
 
 
@@ -221,6 +223,47 @@ async def test_r2_1_a_stop_under_load_finishes_the_batch_in_hand_and_loses_nothi
     finally:
         restarted.stop()
     _assert_exact(expected, notes, closed, "stop under load")
+
+
+async def test_r2_1_door_and_steps_in_two_processes_each_killed_mid_stream_lose_nothing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """DFDG_ROLE=door and DFDG_ROLE=steps: the same two steps in two processes, agreeing only
+    through Kafka (a key the door makes reaches the steps' key store through the key topic, and a
+    missing key is looked for up to the topic's end before it counts as shredded). The door, then
+    the steps, are SIGKILLed mid-stream and restarted: every owed output arrives, nothing unowed,
+    and no event is taken for a deleted citizen's (E307) because its key had not been read yet."""
+    app_id = f"split-{unique}"
+    cases = passed_cases(unique, 1500, NOW.date(), NOW)
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    publishing = _publish_in_thread(bootstrap, cases, chunk=50, pause_s=0.3)
+
+    def steps() -> WorkerProcess:
+        return WorkerProcess(bootstrap, app_id, tmp_path / "steps", {**ENV, "DFDG_ROLE": "steps"})
+
+    def door() -> WorkerProcess:
+        return WorkerProcess(bootstrap, app_id, tmp_path / "door", {**ENV, "DFDG_ROLE": "door"},
+                             ready_line="door partitions assigned")
+
+    workers = [steps().start()]
+    try:
+        workers.append(door().start(restart=True))
+        await asyncio.sleep(2.0)
+        workers[-1].kill()
+        workers.append(door().start(restart=True))
+        await asyncio.sleep(2.0)
+        workers[0].kill()
+        workers.append(steps().start(restart=True))
+        await publishing
+        notes, closed = await _all_delivered(bootstrap, expected, keys, workers)
+        await asyncio.sleep(3.0)
+        notes, closed = await _seen(bootstrap, expected, keys)
+        letters = await _dead_letter_codes(bootstrap, keys)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert not any("a batch loop stopped" in line for w in workers for line in w.lines)
+    _assert_exact(expected, notes, closed, "door and steps apart, each killed")
+    assert letters["E307"] == 0, f"events taken for a deleted citizen's: {dict(letters)}"
 
 
 async def test_r2_1_an_idle_worker_stays_in_its_group_past_the_poll_interval(

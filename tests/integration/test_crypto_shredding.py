@@ -144,7 +144,7 @@ async def _cannot_open(store: KeyStore, citizen: str, value: bytes) -> bool:
     from streams.keystore import UnknownKey
 
     try:
-        await store.key_by_id(citizen, sealed_key_id(value), wait_s=0.1)
+        await store.key_by_id(citizen, sealed_key_id(value))
     except UnknownKey:
         return True
     return False

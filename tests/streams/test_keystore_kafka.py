@@ -43,3 +43,36 @@ async def test_a_key_topic_not_there_is_not_loaded_until_it_appears_and_is_read(
         assert reader.loaded() and reader.known("c-one") is not None
     finally:
         await reader.stop()
+
+
+async def test_a_key_made_elsewhere_is_found_at_once_and_a_missing_one_is_unknown_not_late(
+        bootstrap: str, unique: str) -> None:
+    """The door in its own process makes a key and seals an event with it; the steps' store may
+    not have polled the row yet. ``key_by_id`` reads the topic to its end before it answers: the
+    key is found, and a key that was never made is ``UnknownKey`` (an answer), not a timeout."""
+    from streams.keystore import UnknownKey
+
+    topic = f"keys-{unique}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        await admin.close()
+    master = MasterKey(MasterKey.DEV_KEY)
+    reader, writer = KeyStore(bootstrap, topic, master), KeyStore(bootstrap, topic, master)
+    await reader.start()
+    await writer.start()
+    try:
+        for n in range(20):
+            citizen = f"c-{n}"
+            await writer.ensure([citizen])
+            made = writer.known(citizen)
+            assert made is not None
+            found = await reader.key_by_id(citizen, made.key_id, wait_s=30.0)
+            assert found.secret == made.secret
+        with pytest.raises(UnknownKey):
+            await reader.key_by_id("c-never", b"\x00" * 16, wait_s=30.0)
+    finally:
+        await writer.stop()
+        await reader.stop()
