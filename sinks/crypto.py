@@ -20,8 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "SEALED_MARKER",
@@ -30,6 +28,7 @@ __all__ = [
     "MasterKey",
     "cipher_for",
     "derive_key",
+    "hkdf_sha256",
     "is_sealed",
     "open_sealed",
     "seal",
@@ -114,8 +113,19 @@ def derive_key(key: DataKey, purpose: str) -> DataKey:
 
 @lru_cache(maxsize=CIPHER_CACHE_KEYS)
 def _derived(secret: bytes, key_id: bytes, purpose: str) -> DataKey:
-    derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret)
-    return DataKey(hmac.digest(key_id, purpose.encode(), "sha256")[:16], derived)
+    return DataKey(hmac.digest(key_id, purpose.encode(), "sha256")[:16], hkdf_sha256(secret, purpose.encode()))
+
+
+_NO_SALT = bytes(32)
+
+
+def hkdf_sha256(secret: bytes, info: bytes) -> bytes:
+    """RFC 5869 HKDF with SHA-256, no salt, 32 bytes out: the same bytes as ``cryptography``'s
+    ``HKDF(SHA256(), 32, None, info).derive(secret)`` (held equal by a test), in two HMACs.
+    Every notification of a citizen not seen since the worker started derives one key, and the
+    library's object per derivation cost ten times these two calls."""
+    prk = hmac.digest(_NO_SALT, secret, "sha256")  # extract
+    return hmac.digest(prk, info + b"\x01", "sha256")  # expand: one block is all 32 bytes need
 
 
 class MasterKey:

@@ -137,6 +137,7 @@ class CitizenStep:
             # Neither its state nor its outputs: a half-handled death must not notify anyone.
             batch[key] = before
             box.rollback(sent_before)
+            self._sealer.forget_published(key)
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                       citizen=key[:12], error=type(exc).__name__)
             await self._dead_letters.send(msg, key, E901_PROCESSING_FAILED, _failure_message(exc),

@@ -2,10 +2,16 @@
 own partition, where the citizen step handles it like any event (and remembers that it fired,
 so one sent twice acts once). The index is rebuilt from the citizens' row headers after every
 rebalance, so a deadline is never lost with a worker.
+
+The index holds the deadlines due within ``DEADLINE_WINDOW_S``; when the clock has used up
+``DEADLINE_WINDOW_MOVE_AT`` of it, the timer reads the headers again, a few thousand rows at a
+time between the step's batches, and the window moves on (streams.deadlines).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
@@ -18,8 +24,13 @@ from streams.clock import Clock
 from streams.deadlines import DeadlineIndex
 from streams.logs import get_logger
 from streams.outbox import KafkaSender, Outbox
+from streams.step_policy import DEADLINE_WINDOW_MOVE_AT, DEADLINE_WINDOW_S
 
-__all__ = ["DeadlineTimer"]
+__all__ = ["MOVE_ROWS_PER_TURN", "DeadlineTimer"]
+
+# Rows read per turn of the event loop while the window moves: a turn takes a few milliseconds,
+# so the step's batches and the consumers' heartbeats go on during a long scan.
+MOVE_ROWS_PER_TURN = 2_000
 
 log = get_logger("dfdg.worker")
 
@@ -36,6 +47,8 @@ class DeadlineTimer:
         self._topic = topic
         self._owned = owned_partitions
         self.ready = False
+        # Counts rebalances: a window move that sees it change stops (the rows may be gone).
+        self._generation = 0
 
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
         """The index from every row header; ``also`` sees each header on the way (one scan of
@@ -47,18 +60,25 @@ class DeadlineTimer:
                 if not header.erased:
                     yield key, header.partition, header.pending
 
-        self._index.rebuild(pending())
+        self._generation += 1
+        self._index.rebuild(pending(), self._clock.now().timestamp() + DEADLINE_WINDOW_S)
         self.ready = True
-        log.info("deadline index rebuilt", pending=len(self._index), partitions=sorted(self._owned()))
+        log.info("deadline index rebuilt", pending=len(self._index), beyond_window=self._index.beyond,
+                 partitions=sorted(self._owned()))
 
     def revoked(self) -> None:
         self.ready = False
+        self._generation += 1
         self._index.clear()
 
     async def fire_due(self) -> int:
         if not self.ready:
             return 0
         now = self._clock.now()
+        if now.timestamp() + DEADLINE_WINDOW_S * (1 - DEADLINE_WINDOW_MOVE_AT) >= self._index.horizon:
+            await self.move_window(now)
+            if not self.ready:
+                return 0
         due = self._index.pop_due(now, self._owned())
         with Outbox() as box:
             for entry in due:
@@ -72,3 +92,21 @@ class DeadlineTimer:
         if due:
             log.info("deadlines due", count=len(due))
         return len(due)
+
+    async def move_window(self, now: datetime) -> None:
+        """Hold the deadlines due before ``now`` + ``DEADLINE_WINDOW_S``: the headers are read
+        again, ``MOVE_ROWS_PER_TURN`` at a time; a rebalance meanwhile stops the move (the
+        rebuild after it starts from the rows again)."""
+        generation, started = self._generation, time.monotonic()
+        self._index.begin_move(now.timestamp() + DEADLINE_WINDOW_S)
+        for n, (key, header) in enumerate(self._repo.headers(), start=1):
+            if not header.erased:
+                self._index.moved_row(key, header.partition, header.pending)
+            if n % MOVE_ROWS_PER_TURN == 0:
+                await asyncio.sleep(0)
+                if generation != self._generation:
+                    log.info("deadline window move stopped by a rebalance")
+                    return
+        self._index.end_move()
+        log.info("deadline window moved", pending=len(self._index), beyond_window=self._index.beyond,
+                 seconds=round(time.monotonic() - started, 3))

@@ -2,8 +2,15 @@
 
 The durable truth is each citizen's row (``streams.citizen_rows``: its clear header lists the
 pending deadlines); this index is rebuilt from those headers after every rebalance, so a
-restart, a crash or a move to another worker loses nothing. Popping the
-next due deadline is a heap pop, O(log n); nothing scans the table while running.
+restart, a crash or a move to another worker loses nothing. Popping the next due deadline is
+a heap pop, O(log n).
+
+Only a window is held: deadlines that fire before ``horizon`` (a couple of days ahead of the
+clock, ``DEADLINE_WINDOW_S``). The rest stay in the rows' headers on disk, so memory follows the
+deadlines due soon, not every pending one. The timer moves the window forward by scanning the
+headers again (``begin_move``, ``moved_row``, ``end_move``) while the step goes on; a citizen
+the step rewrites during the scan has already been indexed against the new horizon, and the
+scan leaves it alone.
 
 Firing does not change state here: the timer sends a ``DeadlineDue`` to the citizen's own
 partition, and the citizen agent handles it like any event. The processor remembers what has
@@ -13,6 +20,7 @@ fired, so a deadline sent twice (a crash after sending, a rebalance) acts once.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -69,6 +77,13 @@ class DeadlineIndex:
         # Sent as DeadlineDue but not yet handled by the citizen agent: not to be pushed again
         # when another event for the same citizen rewrites its row meanwhile.
         self._inflight: dict[str, set[str]] = {}
+        # Deadlines firing at or after this instant (epoch seconds) are left in the rows.
+        self.horizon = math.inf
+        # Pending deadlines past the horizon, as the last rebuild or move counted them.
+        self.beyond = 0
+        # While the window moves: the citizens the step has rewritten since it began.
+        self._moving: set[str] | None = None
+        self._moving_beyond = 0
 
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._live.values())
@@ -77,11 +92,20 @@ class DeadlineIndex:
         self._heap.clear()
         self._live.clear()
         self._inflight.clear()
+        self._moving = None
+
+    def _held(self, pending: Iterable[Deadline]) -> tuple[Deadline, ...]:
+        horizon = self.horizon
+        return tuple(d for d in pending if _fires_at(d.due_date) < horizon)
 
     def replace_pending(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
         """``replace_citizen`` from the citizen's pending deadlines, making entries only for the
         new ones (a citizen's row is rewritten on every event; most of its deadlines are known)."""
-        pending = tuple(pending)
+        if self._moving is not None:
+            self._moving.add(citizen_key)
+        self._replace_pending(citizen_key, partition, self._held(pending))
+
+    def _replace_pending(self, citizen_key: str, partition: int, pending: tuple[Deadline, ...]) -> None:
         known = self._live.get(citizen_key, ())
         inflight = self._inflight.get(citizen_key, set())
         if not inflight and len(known) == len(pending) and all(d.deadline_id in known for d in pending):
@@ -91,7 +115,7 @@ class DeadlineIndex:
 
     def replace_citizen(self, citizen_key: str, entries: Iterable[DueDeadline]) -> None:
         """Make ``entries`` the citizen's pending set (new ones pushed, missing ones cancelled)."""
-        entries = list(entries)
+        entries = [e for e in entries if e.fires_at < self.horizon]
         known = self._live.get(citizen_key, ())
         inflight = self._inflight.get(citizen_key, set())
         self._replace(citizen_key, tuple(e.deadline_id for e in entries),
@@ -110,17 +134,49 @@ class DeadlineIndex:
         else:
             self._live.pop(citizen_key, None)
 
-    def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline]]]) -> None:
-        """Everything from (citizen key, partition, pending deadlines), e.g. the citizens' row headers."""
+    def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline]]], horizon: float = math.inf) -> None:
+        """Everything from (citizen key, partition, pending deadlines), e.g. the citizens' row
+        headers, that fires before ``horizon``."""
         self.clear()
+        self.horizon = horizon
         entries: list[DueDeadline] = []
+        beyond = 0
         for key, partition, pending in citizens:
-            citizen = entries_for(key, partition, pending)
+            pending = tuple(pending)
+            held = self._held(pending)
+            beyond += len(pending) - len(held)
+            citizen = entries_for(key, partition, held)
             entries.extend(citizen)
             if citizen:
                 self._live[key] = tuple(e.deadline_id for e in citizen)
         heapq.heapify(entries)
         self._heap = entries
+        self.beyond = beyond
+
+    def begin_move(self, horizon: float) -> None:
+        """The window now ends at ``horizon``; the rows are read again with ``moved_row``."""
+        self.horizon = max(self.horizon, horizon)  # never narrower: what is held stays held
+        self._moving, self._moving_beyond = set(), 0
+
+    def moved_row(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
+        """One row read while the window moves. A row the step rewrote since the move began may
+        be read as it was before (the scan's snapshot) and is skipped: the step has indexed it
+        against the new horizon already."""
+        if self._moving is None or citizen_key in self._moving:
+            return
+        pending = tuple(pending)
+        held = self._held(pending)
+        self._moving_beyond += len(pending) - len(held)
+        self._replace_pending(citizen_key, partition, held)
+
+    def end_move(self) -> None:
+        if self._moving is not None:
+            self.beyond = self._moving_beyond
+        self._moving = None
+
+    @property
+    def moving(self) -> bool:
+        return self._moving is not None
 
     def pop_due(self, now: datetime, owned_partitions: set[int], limit: int = 10_000) -> list[DueDeadline]:
         """Remove and return deadlines due at ``now`` on partitions this worker actively owns."""

@@ -39,14 +39,18 @@ class Operators:
         report = self.lag_history.latest
         status = "STARTING" if not self._is_ready() else (report.status.value if report else "OK")
         return PipelineStatus(status=status, dead_letters=self.metrics.dead_letters_by_code(),
-                              deadlines_pending=len(self._index), deadlines_overdue=int(overdue_s > 0),
+                              deadlines_pending=self._pending(), deadlines_overdue=int(overdue_s > 0),
                               oldest_overdue_s=overdue_s, detail=f"clock {now.isoformat(timespec='seconds')}",
                               archive_sagas=self._sagas.waiting(),
                               archive_oldest_wait_s=self._sagas.oldest_wait_seconds(now))
 
+    def _pending(self) -> int:
+        # Held in the index's window, and beyond it as the last rebuild or window move counted.
+        return len(self._index) + self._index.beyond
+
     async def refresh(self) -> None:
         now = self._clock.now()
-        self.metrics.set_deadlines(len(self._index), self._index.oldest_overdue_seconds(now))
+        self.metrics.set_deadlines(self._pending(), self._index.oldest_overdue_seconds(now))
         self.metrics.set_archive_sagas(self._sagas.waiting(), self._sagas.oldest_wait_seconds(now))
         try:
             snapshot = await collect_lag(self._bootstrap, None, self._group)

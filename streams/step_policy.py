@@ -5,6 +5,8 @@ from __future__ import annotations
 
 __all__ = [
     "BATCH_MAX",
+    "DEADLINE_WINDOW_MOVE_AT",
+    "DEADLINE_WINDOW_S",
     "GC_THRESHOLDS",
     "HANDOVER_WAIT_S",
     "HEARTBEAT_INTERVAL_S",
@@ -48,3 +50,10 @@ REBALANCE_TIMEOUT_S = 60.0
 # being handed over. Well under REBALANCE_TIMEOUT_S: a batch still running after it would finish
 # after the next owner had started, so the worker exits instead and the batch is replayed.
 HANDOVER_WAIT_S = 30.0
+
+# How far ahead of the clock the deadline index holds deadlines in memory (streams.deadlines);
+# later ones stay in their citizens' row headers, on disk, until the window moves over them.
+# Assumption: deadlines fall due at local midnights, so two days hold two nights' worth, and
+# moving the window when half of it is left scans the table's headers about once a day.
+DEADLINE_WINDOW_S = 2 * 86_400.0
+DEADLINE_WINDOW_MOVE_AT = 0.5

@@ -8,6 +8,7 @@ from processors.clock import passed_at
 from processors.model import Deadline
 from streams.citizen_repo import CitizenRepository
 from streams.citizen_rows import RowHeader, decode_header, encode_row
+from streams.clock import ManualClock
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex, DueDeadline, entries_for
 
@@ -150,7 +151,7 @@ def test_r3_1_the_timer_rebuilds_from_the_citizens_table_without_erased_or_broke
     }
     index = DeadlineIndex()
     repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
-    timer = DeadlineTimer(index, repo, None, None, None, "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
+    timer = DeadlineTimer(index, repo, None, None, ManualClock(T0), "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
     timer.rebuild()
     assert timer.ready and len(index) == 2
     assert sorted((e.citizen_key, e.partition) for e in index.pop_due(T0, {0, 1})) == [("a", 0), ("b", 1)]
@@ -167,7 +168,7 @@ def test_r3_1_one_scan_of_the_table_rebuilds_the_index_and_shows_every_header_to
     seen: list[tuple[str, bool]] = []
     index = DeadlineIndex()
     repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
-    timer = DeadlineTimer(index, repo, None, None, None, "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
+    timer = DeadlineTimer(index, repo, None, None, ManualClock(T0), "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
     timer.rebuild(also=lambda key, header: seen.append((key, header.erased)))
     assert sorted(seen) == [("a", False), ("gone", True)]
     assert len(index) == 1
