@@ -60,7 +60,7 @@ class Opener:
             await store.start()
             self._stores[app_id] = store
         owner = letter.header("dlq.sealed-for")
-        key = await self._stores[app_id].key_by_id(owner, sealed_key_id(sealed), wait_s=1.0)
+        key = await self._stores[app_id].key_by_id(owner, sealed_key_id(sealed))
         return open_sealed(key, sealed, aad)
 
     async def original(self, letter: Letter) -> bytes:

@@ -22,7 +22,9 @@ class SubscriberKeys(KeyTopic):
 
     async def personal(self, notification: Notification, wait_s: float = 5.0) -> dict[str, str] | None:
         """The notification's personal fields in clear, or None when it carries none.
-        Raises ``UnknownKey`` once the citizen has been deleted (the key is shredded)."""
+        Raises ``UnknownKey`` once the citizen has been deleted (the key is shredded), and
+        ``KeysUnavailable`` when the key topic cannot be read to its end within ``wait_s``
+        (the broker, not the citizen: nothing is to be concluded about the personal part)."""
         if not notification.personal:
             return None
         key = await self.key_by_id(notification.citizen_key, sealed_key_id(notification.personal), wait_s)

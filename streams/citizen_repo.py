@@ -70,6 +70,8 @@ class Rows(Protocol):
 
     def items(self) -> Iterable[tuple[bytes, bytes]]: ...
 
+    def keys(self) -> Iterable[bytes]: ...
+
 
 class Changelog(Protocol):
     """Where a row goes to be durable; ``send`` is collected by the current outbox."""
@@ -143,6 +145,22 @@ class CitizenRepository:
         """Tell the changelog that the rows sent through ``box`` are acknowledged."""
         if self._changelog is not None:
             self._changelog.persisted(box.last_offsets(self._changelog.topic))
+
+    def citizen_keys(self) -> list[bytes]:
+        """Every citizen row's key as of now, in one list: a scan that works through it with
+        pauses is not disturbed by rows the step writes meanwhile (a live iteration would be)."""
+        return [key for key in self._table.keys() if not key.startswith(b"\x00")]  # noqa: SIM118 - Rows, not a dict
+
+    def header(self, key: bytes) -> RowHeader | None:
+        """The row's clear header, or None when it is gone or broken (logged)."""
+        row = self._table.get(key)
+        if row is None:
+            return None
+        try:
+            return decode_header(row)
+        except RowError as exc:
+            log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))
+            return None
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
         """Every row's clear header, for the deadline index and the saga gauge; a broken row is logged."""

@@ -137,7 +137,6 @@ class CitizenStep:
             # Neither its state nor its outputs: a half-handled death must not notify anyone.
             batch[key] = before
             box.rollback(sent_before)
-            self._sealer.forget_published(key)
             log.error("processing failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                       citizen=key[:12], error=type(exc).__name__)
             await self._dead_letters.send(msg, key, E901_PROCESSING_FAILED, _failure_message(exc),
@@ -171,6 +170,13 @@ class CitizenStep:
         if citizen.erased or citizen.unreadable:
             outcome = process_erased(citizen.key, event, now)
             await self._emit(msg, citizen, outcome, now)
+            if citizen.erased and self._sealer.keys.all_for(citizen.key):
+                # R7.3: a door that had read the key tombstones but not yet the erased row (they
+                # may sit on different partitions of the key topic) made the dead citizen a new
+                # key to seal this event. Shredding it again makes the event, and its dead
+                # letter, unreadable like everything else of theirs.
+                log.warning("a data key was made for a deleted citizen; shredded", citizen=citizen.key[:12])
+                await self._sealer.shred(citizen.key)
             if isinstance(event, CitizenDeceased):
                 await self._saga.run(citizen, now, box)  # a replayed death finishes an interrupted saga
             return

@@ -49,6 +49,7 @@ class DeadlineTimer:
         self.ready = False
         # Counts rebalances: a window move that sees it change stops (the rows may be gone).
         self._generation = 0
+        self._moving: asyncio.Task[None] | None = None
 
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
         """The index from every row header; ``also`` sees each header on the way (one scan of
@@ -75,10 +76,12 @@ class DeadlineTimer:
         if not self.ready:
             return 0
         now = self._clock.now()
-        if now.timestamp() + DEADLINE_WINDOW_S * (1 - DEADLINE_WINDOW_MOVE_AT) >= self._index.horizon:
-            await self.move_window(now)
-            if not self.ready:
-                return 0
+        if (self._moving is None and
+                now.timestamp() + DEADLINE_WINDOW_S * (1 - DEADLINE_WINDOW_MOVE_AT) >= self._index.horizon):
+            # In the background: what is due before the old horizon is all held already, so
+            # firing goes on while the rows are read (a midnight burst does not wait for it).
+            self._moving = asyncio.create_task(self.move_window(now))
+            self._moving.add_done_callback(self._moved)
         due = self._index.pop_due(now, self._owned())
         with Outbox() as box:
             for entry in due:
@@ -93,20 +96,33 @@ class DeadlineTimer:
             log.info("deadlines due", count=len(due))
         return len(due)
 
+    def _moved(self, task: asyncio.Task[None]) -> None:
+        self._moving = None
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The horizon was raised before the rows were read: without them the index would
+            # miss deadlines between the old horizon and the new. Read everything again.
+            log.error("deadline window move failed; rebuilding the index", error=type(exc).__name__)
+            if self.ready:
+                self.rebuild()
+
     async def move_window(self, now: datetime) -> None:
-        """Hold the deadlines due before ``now`` + ``DEADLINE_WINDOW_S``: the headers are read
-        again, ``MOVE_ROWS_PER_TURN`` at a time; a rebalance meanwhile stops the move (the
+        """Hold the deadlines due before ``now`` + ``DEADLINE_WINDOW_S``: every row's header is
+        read again, ``MOVE_ROWS_PER_TURN`` at a time; a rebalance meanwhile stops the move (the
         rebuild after it starts from the rows again)."""
         generation, started = self._generation, time.monotonic()
         self._index.begin_move(now.timestamp() + DEADLINE_WINDOW_S)
-        for n, (key, header) in enumerate(self._repo.headers(), start=1):
-            if not header.erased:
-                self._index.moved_row(key, header.partition, header.pending)
+        # The keys as of now; a row written later goes through the step, which indexes it
+        # against the new horizon (and the index then skips it here).
+        keys = self._repo.citizen_keys()
+        for n, key in enumerate(keys, start=1):
+            header = self._repo.header(key)
+            if header is not None and not header.erased:
+                self._index.moved_row(key.decode(), header.partition, header.pending)
             if n % MOVE_ROWS_PER_TURN == 0:
                 await asyncio.sleep(0)
                 if generation != self._generation:
                     log.info("deadline window move stopped by a rebalance")
                     return
         self._index.end_move()
-        log.info("deadline window moved", pending=len(self._index), beyond_window=self._index.beyond,
-                 seconds=round(time.monotonic() - started, 3))
+        log.info("deadline window moved", rows=len(keys), pending=len(self._index),
+                 beyond_window=self._index.beyond, seconds=round(time.monotonic() - started, 3))

@@ -9,8 +9,8 @@ Only a window is held: deadlines that fire before ``horizon`` (a couple of days 
 clock, ``DEADLINE_WINDOW_S``). The rest stay in the rows' headers on disk, so memory follows the
 deadlines due soon, not every pending one. The timer moves the window forward by scanning the
 headers again (``begin_move``, ``moved_row``, ``end_move``) while the step goes on; a citizen
-the step rewrites during the scan has already been indexed against the new horizon, and the
-scan leaves it alone.
+the step rewrites after the move began has been indexed against the new horizon by the step,
+and the scan leaves it alone.
 
 Firing does not change state here: the timer sends a ``DeadlineDue`` to the citizen's own
 partition, and the citizen agent handles it like any event. The processor remembers what has
@@ -93,6 +93,7 @@ class DeadlineIndex:
         self._live.clear()
         self._inflight.clear()
         self._moving = None
+        self.beyond = 0
 
     def _held(self, pending: Iterable[Deadline]) -> tuple[Deadline, ...]:
         horizon = self.horizon
@@ -159,9 +160,9 @@ class DeadlineIndex:
         self._moving, self._moving_beyond = set(), 0
 
     def moved_row(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
-        """One row read while the window moves. A row the step rewrote since the move began may
-        be read as it was before (the scan's snapshot) and is skipped: the step has indexed it
-        against the new horizon already."""
+        """One row read while the window moves. A row the step rewrote since the move began is
+        skipped: the step has indexed it against the new horizon already (``replace_pending``
+        records it), and the scan may hold an older copy of the row."""
         if self._moving is None or citizen_key in self._moving:
             return
         pending = tuple(pending)

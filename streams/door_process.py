@@ -7,9 +7,10 @@ its own (docs/performance.md); the two agree only through Kafka, as two workers 
 (a key the door makes reaches the steps' key store through the key topic, and the steps wait
 for it briefly: ``KeyTopic.key_by_id``).
 
-A SIGTERM finishes and commits the batch in hand, then stops; anything else that ends the
-loop ends the process with ``EXIT_REPLAY`` (streams.bootstrap), and a restart replays from the
-last commit.
+A SIGTERM finishes and commits the batch in hand, then stops (a batch that cannot finish, its
+acknowledgements failing, ends the process with ``EXIT_REPLAY`` instead: streams.bootstrap);
+anything else that ends the loop ends the process the same way, and a restart replays from
+the last commit.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ REFRESH_S = 5.0
 
 async def run_door(settings: Settings, clock: Clock) -> int:
     parts = build_door_worker(settings, clock)
+    await parts.outgoing.producer.start()
+    await parts.outgoing.sealer.start()
+    # Awaited, not a task: a port already taken ends the door at once rather than leave it
+    # running without /health and /ready.
+    await parts.operators.serve(settings.web_host, settings.web_port)
+    # Installed once started: a SIGTERM while the keys load ends the process as it is (nothing
+    # has been read yet); from here on it finishes the batch in hand first.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await parts.outgoing.producer.start()
-    await parts.outgoing.sealer.start()
-    side = [asyncio.create_task(parts.operators.serve(settings.web_host, settings.web_port)),
-            asyncio.create_task(_every(REFRESH_S, parts.operators.refresh))]
+    refresh = asyncio.create_task(_every(REFRESH_S, parts.operators.refresh))
     parts.operators.readiness.mark_assigned()
     parts.operators.readiness.mark_recovered()
     reading = asyncio.create_task(loop_or_exit(parts.ingress.run(), "door"))
@@ -51,7 +56,7 @@ async def run_door(settings: Settings, clock: Clock) -> int:
     log.info("door stopping")
     await parts.ingress.stop()  # the batch in hand is finished and committed first
     await reading
-    for task in (*side, stop_wait):
+    for task in (refresh, stop_wait):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -124,6 +124,9 @@ class TableRows:
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         yield from self._table.data.items()
 
+    def keys(self) -> Iterator[bytes]:
+        yield from self._table.data.keys()
+
 
 class TableChangelog:
     """The citizens table's changelog topic, written through the step's outbox."""

@@ -210,6 +210,12 @@ class KeyTopic:
         tps = list(consumer.assignment())
         end = await consumer.end_offsets(tps)
         while True:
+            if self._follow is not None and self._follow.done():
+                # Nothing reads the topic any more: no wait would end. Say why, once per miss.
+                failure = None if self._follow.cancelled() else self._follow.exception()
+                log.error("the key topic is no longer followed",
+                          error=type(failure).__name__ if failure is not None else "cancelled")
+                raise KeysUnavailable("the key topic's follower has stopped")
             arrived = self._arrived  # taken before the check, so an arrival in between is not missed
             # The follower applies what it polled before it can poll again, so a position at the
             # end means every row before it is in memory.

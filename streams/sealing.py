@@ -123,11 +123,6 @@ class Sealer:
             published.add(marker)
         return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
 
-    def forget_published(self, citizen: str) -> None:
-        """The citizen's key rows were taken back with the outputs of a message that failed
-        (``Outbox.rollback``): they must be published again with the next notification."""
-        self._published.pop(citizen, None)
-
     def _kek(self, recipient: str) -> bytes:
         now = time.monotonic()
         cached = self._keks.get(recipient)

@@ -38,18 +38,19 @@ class Rows:
     """The citizens' rows (partition and pending deadlines), as the table holds them."""
 
     pending: dict[str, list[Deadline]] = field(default_factory=dict)
-    handled: Counter[str] = field(default_factory=Counter)
+    handled: Counter[str] = field(default_factory=Counter)  # acted on (the row still had it)
+    sent: Counter[str] = field(default_factory=Counter)  # DeadlineDue sent by any worker
     late_ticks: list[float] = field(default_factory=list)
+    # Sent, not yet handled by the step: DeadlineDue records on their way through Kafka.
+    in_flight: list[tuple[str, str, float]] = field(default_factory=list)
 
     @staticmethod
     def partition(citizen: str) -> int:
         return int(citizen.split("-")[1]) % PARTITIONS
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
-        # A snapshot, as a RocksDB iterator reads the table as it was when the scan began.
-        snapshot = {key: tuple(pending) for key, pending in self.pending.items()}
-        for key, pending in snapshot.items():
-            yield key, RowHeader(self.partition(key), pending)
+        for key, pending in list(self.pending.items()):
+            yield key, RowHeader(self.partition(key), tuple(pending))
 
 
 class Clock:
@@ -77,11 +78,20 @@ class Worker:
 
 
 class _OwnedRows:
+    """The worker's view of the table (``CitizenRepository``'s scan methods): its partitions only."""
+
     def __init__(self, rows: Rows, owned: set[int]) -> None:
         self._rows, self._owned = rows, owned
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
         return ((k, h) for k, h in self._rows.headers() if h.partition in self._owned)
+
+    def citizen_keys(self) -> list[bytes]:
+        return [k.encode() for k in self._rows.pending if Rows.partition(k) in self._owned]
+
+    def header(self, key: bytes) -> RowHeader | None:
+        pending = self._rows.pending.get(key.decode())
+        return None if pending is None else RowHeader(Rows.partition(key.decode()), tuple(pending))
 
 
 def _deadline(rng: random.Random, n: int, today: date) -> Deadline:
@@ -90,18 +100,29 @@ def _deadline(rng: random.Random, n: int, today: date) -> Deadline:
 
 
 async def _tick(worker: Worker, clock: Clock, rows: Rows) -> None:
+    """The timer's tick: the window moves when half of it is used up, then what is due is sent."""
     now = clock.now()
     if now.timestamp() + DEADLINE_WINDOW_S / 2 >= worker.index.horizon:
         await worker.timer.move_window(now)
     for entry in worker.index.pop_due(now, worker.owned):
-        # The step handles the DeadlineDue: acts once (the row remembers), drops it from the row.
-        pending = rows.pending[entry.citizen_key]
-        kept = [d for d in pending if d.deadline_id != entry.deadline_id]
+        rows.sent[f"{entry.citizen_key}/{entry.deadline_id}"] += 1
+        rows.in_flight.append((entry.citizen_key, entry.deadline_id, entry.fires_at))
+
+
+def _handle_in_flight(workers: list[Worker], rows: Rows, now: datetime) -> None:
+    """The step handles the DeadlineDue records sent a tick ago: it acts once (the row remembers)
+    and drops the deadline from the row; the owning worker's index follows the row."""
+    arrived, rows.in_flight = rows.in_flight, []
+    for citizen, deadline_id, fires_at in arrived:
+        pending = rows.pending[citizen]
+        kept = [d for d in pending if d.deadline_id != deadline_id]
         if len(kept) < len(pending):
-            rows.handled[f"{entry.citizen_key}/{entry.deadline_id}"] += 1
-            rows.late_ticks.append((now.timestamp() - entry.fires_at) / TICK.total_seconds())
-        rows.pending[entry.citizen_key] = kept
-        worker.step(entry.citizen_key)
+            rows.handled[f"{citizen}/{deadline_id}"] += 1
+            rows.late_ticks.append((now.timestamp() - fires_at) / TICK.total_seconds() - 1)
+        rows.pending[citizen] = kept
+        for worker in workers:
+            if Rows.partition(citizen) in worker.owned:
+                worker.step(citizen)
 
 
 async def _writes_during_moves(workers: list[Worker], rows: Rows, rng: random.Random, clock: Clock,
@@ -119,6 +140,7 @@ async def _writes_during_moves(workers: list[Worker], rows: Rows, rng: random.Ra
 
 
 async def _simulate(rng: random.Random) -> Rows:
+    """Sixty days of hourly ticks; returns the rows with what was sent and handled."""
     rows, clock = Rows(), Clock()
     counter = [0]
     for _ in range(600):
@@ -130,14 +152,20 @@ async def _simulate(rng: random.Random) -> Rows:
     assert workers[0].index.beyond > 0, "the window must leave some deadlines in the rows"
     stop = asyncio.Event()
     writer = asyncio.create_task(_writes_during_moves(workers, rows, rng, clock, stop, counter))
+    resent: set[str] = set()  # in flight when its worker was replaced: may be sent once more
+    # Both an hour after a local midnight (23:00 UTC, START being 12:00 UTC): deadlines are in flight.
+    restart, rebalance = 20 * 24 + 12, 35 * 24 + 12
     for hour in range(60 * 24):
-        if hour == 20 * 24:  # a restart: a new index from the rows
+        if hour in (restart, rebalance):
+            resent |= {f"{c}/{d}" for c, d, _ in rows.in_flight}
+        if hour == restart:  # a restart: a new index from the rows, with deadlines still in flight
             workers[0] = Worker(rows, clock, {0, 1, 2, 3})
-        if hour == 35 * 24:  # a rebalance: partitions 2 and 3 move to a second worker
+        if hour == rebalance:  # a rebalance: partitions 2 and 3 move to a second worker
             workers[0].owned.difference_update({2, 3})
             workers[0].timer.revoked()
             workers[0].timer.rebuild()
             workers.append(Worker(rows, clock, {2, 3}))
+        _handle_in_flight(workers, rows, clock.now())
         if hour == 45 * 24:
             stop.set()
             await writer
@@ -148,6 +176,10 @@ async def _simulate(rng: random.Random) -> Rows:
         clock.at += TICK
     for worker in workers:
         await _tick(worker, clock, rows)
+    _handle_in_flight(workers, rows, clock.now() + TICK)
+    sent_twice = {d for d, n in rows.sent.items() if n > 1}
+    assert resent, "nothing was in flight at the restart or the rebalance"
+    assert sent_twice <= resent, f"sent twice outside a restart or rebalance: {sorted(sent_twice - resent)[:3]}"
     due_by_now = {e for e in expected if _fires_at(e) <= clock.now().timestamp()}
     assert len(due_by_now) > 1000
     missing = due_by_now - set(rows.handled)
@@ -182,3 +214,27 @@ def test_the_window_holds_only_what_is_due_soon() -> None:
     index.replace_pending("c-1", 0, (near, far))  # the step rewrites the row: still only one held
     assert len(index) == 1
     assert passed_at(far.due_date).timestamp() >= index.horizon
+
+
+async def test_a_rebalance_during_a_window_move_stops_it_and_the_rebuild_holds_everything_due(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadline_timer, "MOVE_ROWS_PER_TURN", 5)
+    rng, rows, clock = random.Random(11), Rows(), Clock()
+    for n in range(400):
+        rows.pending.setdefault(f"c-{n % 200}", []).append(_deadline(rng, n, START.date()))
+    worker = Worker(rows, clock, {0, 1, 2, 3})
+    clock.at += timedelta(days=10)
+    move = asyncio.create_task(worker.timer.move_window(clock.now()))
+    for _ in range(3):
+        await asyncio.sleep(0)  # a few slices read
+    assert worker.index.moving
+    worker.owned.discard(3)  # the rebalance: partition 3 goes elsewhere
+    worker.timer.revoked()
+    worker.timer.rebuild()
+    await move
+    assert not worker.index.moving
+    due_soon = {f"{c}/{d.deadline_id}" for c, ds in rows.pending.items() if Rows.partition(c) != 3 for d in ds
+                if passed_at(d.due_date).timestamp() < worker.index.horizon}
+    popped = {f"{e.citizen_key}/{e.deadline_id}" for e in worker.index.pop_due(clock.now() + timedelta(days=2),
+                                                                               worker.owned, limit=10_000)}
+    assert popped == due_soon and popped
