@@ -53,7 +53,7 @@ def run(ctx: Context) -> list[Figure]:
     asyncio.run(_skip_backlog(ctx.bootstrap, door_group(app_id), list(INGRESS_TOPICS), ctx.partitions))
     asyncio.run(_ensure(ctx.bootstrap, [sink], ctx.partitions, LOG_APPEND))
     asyncio.run(_write(ctx, app_id, citizens, RULE_HANDOVER))
-    before = asyncio.run(_ends(ctx.bootstrap))
+    before = asyncio.run(_ends(ctx.bootstrap, app_id))
     worker = WorkerChild(ctx.bootstrap, app_id, ctx.workdir / "burst-worker", ctx.partitions,
                          {"DFDG_NOW": clock.isoformat()}).start()
     try:

@@ -47,14 +47,17 @@ def run(ctx: Context) -> list[Figure]:
     return asyncio.run(_run(ctx))
 
 
-async def _ends(bootstrap: str) -> dict[tuple[str, int], int]:
+async def _ends(bootstrap: str, app_id: str) -> dict[tuple[str, int], int]:
+    """End offsets of every topic the worker ``app_id`` can write: its own (``<app_id>...``) and
+    the pipeline's shared ones (``dfdg.*``). Other runs' topics are left out: a shared broker
+    keeps them, and one being deleted has no leader to answer for it."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         metadata = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(t, p) for t in metadata.topics() if not t.startswith("__")
+        tps = [TopicPartition(t, p) for t in metadata.topics() if t.startswith((app_id, "dfdg."))
                for p in (metadata.partitions_for_topic(t) or ())]
         return {(tp.topic, tp.partition): off for tp, off in (await consumer.end_offsets(tps)).items()}
     finally:
@@ -136,7 +139,7 @@ async def _drain_worker(ctx: Context, name: str, repo: Path, n: int, split: bool
     await _skip_backlog(ctx.bootstrap, app_id, ["dfdg.case-created"], ctx.partitions)
     messages = _encode(case_created_batch(n, f"drain-{name}-{ctx.run_id}"))
     await _publish(ctx.bootstrap, "dfdg.case-created", messages)
-    before = await _ends(ctx.bootstrap)
+    before = await _ends(ctx.bootstrap, app_id)
     roles = (("steps", "deadline index rebuilt"), ("door", "door partitions assigned")) if split \
         else (("all", "deadline index rebuilt"),)
     workers = [WorkerChild(ctx.bootstrap, app_id, ctx.workdir / f"{app_id}-{role}", ctx.partitions,
@@ -152,7 +155,7 @@ async def _drain_worker(ctx: Context, name: str, repo: Path, n: int, split: bool
     finally:
         for worker in workers:
             worker.stop()
-    after = await _ends(ctx.bootstrap)
+    after = await _ends(ctx.bootstrap, app_id)
     delta = {tp: after[tp] - before.get(tp, 0) for tp in after if after[tp] > before.get(tp, 0)}
     written = sum(d for (topic, _), d in delta.items() if topic != "dfdg.case-created")
     # What the worker reads back: its internal hop and the key topic it follows (the ingress
