@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from processors.deceased import ArchiveSaga
-from processors.model import CitizenState
+from processors.model import CitizenState, Deadline
 from streams.citizen_rows import (
     RowError,
     RowHeader,
@@ -57,10 +57,13 @@ class Citizen:
     # The JSON of ``state`` when it was already encoded (the size check does it per event), kept
     # with the state it encodes: a later change of ``state`` can never be saved from stale bytes.
     encoded: tuple[CitizenState, bytes] | None = field(default=None, repr=False)
+    # The pending deadlines in the row as loaded: what the deadline index last counted for this
+    # citizen, so that it can keep its count of deadlines beyond its window exact.
+    pending_before: tuple[Deadline, ...] = ()
 
     def snapshot(self) -> Citizen:
         return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable,
-                       self.handled, self.encoded)
+                       self.handled, self.encoded, self.pending_before)
 
 
 class Rows(Protocol):
@@ -96,13 +99,15 @@ class CitizenRepository:
             return Citizen(key, partition, CitizenState(citizen_key=key))
         header, sealed = decode_row(row)
         if header.erased:
-            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, erased=True)
+            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, erased=True,
+                           pending_before=header.pending)
         try:
             data = await self._sealer.open_state(key, sealed)
         except UnknownKey:
-            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True)
+            return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True,
+                           pending_before=header.pending)
         state = state_from_json(data)
-        return Citizen(key, partition, state, header.saga, encoded=(state, data))
+        return Citizen(key, partition, state, header.saga, encoded=(state, data), pending_before=header.pending)
 
     async def save(self, citizen: Citizen) -> None:
         if citizen.erased:

@@ -87,11 +87,14 @@ class CitizenStep:
             await self._crash.at("after-effects", citizen.key)
         with Outbox() as rows:
             for citizen in touched:
-                await self._repo.save(citizen)
+                # The index first: a window move that reads the row after this point skips it,
+                # whichever version of it the store then holds (streams.deadlines).
                 pending = () if citizen.erased else citizen.state.pending.values()
-                self._index.replace_pending(citizen.key, partition, pending)
+                self._index.replace_pending(citizen.key, partition, pending, citizen.pending_before)
+                await self._repo.save(citizen)
             positions = await self._repo.send_positions(partition, {**self._repo.positions(), **_next(messages)})
             await rows.acknowledged()
+            await self._crash.at("after-changelog")
             self._repo.persisted(rows)
             self._repo.keep_positions(positions)
         for citizen in touched:

@@ -6,6 +6,8 @@ goodbye to the group, exactly as if the machine died there. Unset, each call is 
 lookup. The points, in the order a step reaches them:
 
     after-effects            outputs acknowledged, state not yet written
+    after-changelog          rows and input positions acknowledged on the changelog, the
+                             positions not yet kept in the local store
     after-state              state written, offsets not yet committed
     after-archive-delivery   package in the archive inbox, saga not yet written
     after-deletion-notices   deletion notices acknowledged, keys not yet shredded
@@ -22,7 +24,8 @@ from streams.logs import get_logger
 __all__ = ["CRASH_ENV", "POINTS", "CrashPoints"]
 
 CRASH_ENV = "DFDG_TEST_CRASH_AT"
-POINTS = ("after-effects", "after-state", "after-archive-delivery", "after-deletion-notices", "after-shred")
+POINTS = ("after-effects", "after-changelog", "after-state", "after-archive-delivery", "after-deletion-notices",
+          "after-shred")
 
 log = get_logger("dfdg.worker")
 

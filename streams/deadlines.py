@@ -79,11 +79,14 @@ class DeadlineIndex:
         self._inflight: dict[str, set[str]] = {}
         # Deadlines firing at or after this instant (epoch seconds) are left in the rows.
         self.horizon = math.inf
-        # Pending deadlines past the horizon, as the last rebuild or move counted them.
+        # Pending deadlines past the horizon, kept exact: counted at the rebuild, then changed by
+        # each row the step rewrites (against what it replaces) and by each window move.
         self.beyond = 0
-        # While the window moves: the citizens the step has rewritten since it began.
-        self._moving: set[str] | None = None
-        self._moving_beyond = 0
+        # While the window moves: the horizon before it, and the citizens the step has rewritten
+        # since it began, each with how many of its replaced row's deadlines fell between the
+        # two horizons (the scan, skipping the citizen, takes those out of ``beyond``).
+        self._moving: dict[str, int] | None = None
+        self._moved_from = math.inf
 
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._live.values())
@@ -99,12 +102,21 @@ class DeadlineIndex:
         horizon = self.horizon
         return tuple(d for d in pending if _fires_at(d.due_date) < horizon)
 
-    def replace_pending(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
+    @staticmethod
+    def _between(pending: Iterable[Deadline], start: float, end: float) -> int:
+        return sum(1 for d in pending if start <= _fires_at(d.due_date) < end)
+
+    def replace_pending(self, citizen_key: str, partition: int, pending: Iterable[Deadline],
+                        before: Iterable[Deadline] = ()) -> None:
         """``replace_citizen`` from the citizen's pending deadlines, making entries only for the
-        new ones (a citizen's row is rewritten on every event; most of its deadlines are known)."""
-        if self._moving is not None:
-            self._moving.add(citizen_key)
-        self._replace_pending(citizen_key, partition, self._held(pending))
+        new ones (a citizen's row is rewritten on every event; most of its deadlines are known).
+        ``before``: the pending deadlines of the row this one replaces (for ``beyond``)."""
+        pending, before = tuple(pending), tuple(before)
+        held = self._held(pending)
+        if self._moving is not None and citizen_key not in self._moving:
+            self._moving[citizen_key] = self._between(before, self._moved_from, self.horizon)
+        self.beyond += (len(pending) - len(held)) - self._between(before, self.horizon, math.inf)
+        self._replace_pending(citizen_key, partition, held)
 
     def _replace_pending(self, citizen_key: str, partition: int, pending: tuple[Deadline, ...]) -> None:
         known = self._live.get(citizen_key, ())
@@ -156,23 +168,25 @@ class DeadlineIndex:
 
     def begin_move(self, horizon: float) -> None:
         """The window now ends at ``horizon``; the rows are read again with ``moved_row``."""
+        self._moved_from = self.horizon
         self.horizon = max(self.horizon, horizon)  # never narrower: what is held stays held
-        self._moving, self._moving_beyond = set(), 0
+        self._moving = {}
 
     def moved_row(self, citizen_key: str, partition: int, pending: Iterable[Deadline]) -> None:
         """One row read while the window moves. A row the step rewrote since the move began is
         skipped: the step has indexed it against the new horizon already (``replace_pending``
         records it), and the scan may hold an older copy of the row."""
-        if self._moving is None or citizen_key in self._moving:
+        if self._moving is None:
+            return
+        if citizen_key in self._moving:
+            self.beyond -= self._moving.pop(citizen_key)  # counted once: a row is read once
+            self._moving[citizen_key] = 0
             return
         pending = tuple(pending)
-        held = self._held(pending)
-        self._moving_beyond += len(pending) - len(held)
-        self._replace_pending(citizen_key, partition, held)
+        self.beyond -= self._between(pending, self._moved_from, self.horizon)
+        self._replace_pending(citizen_key, partition, self._held(pending))
 
     def end_move(self) -> None:
-        if self._moving is not None:
-            self.beyond = self._moving_beyond
         self._moving = None
 
     @property

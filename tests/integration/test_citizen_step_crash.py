@@ -119,11 +119,13 @@ def _wait_for_crash(worker: WorkerProcess, timeout_s: float = 120.0) -> None:
     assert worker.proc.returncode == -9, f"the worker did not crash at its point:\n{worker.tail()}"
 
 
-@pytest.mark.parametrize("point", ["after-effects", "after-state"])
+@pytest.mark.parametrize("point", ["after-effects", "after-changelog", "after-state"])
 async def test_r2_1_r3_1_a_crash_at_each_point_of_the_step_loses_no_output(
         bootstrap: str, unique: str, tmp_path: Path, point: str) -> None:
-    """SIGKILL after the outputs are acknowledged but before the state is written, and after the
-    state is written but before the offsets are committed: the restart owes, and sends, the rest."""
+    """SIGKILL after the outputs are acknowledged but before the state is written; after the rows
+    and the input positions are on the changelog but before the positions are kept locally; and
+    after the state is written but before the offsets are committed: the restart owes, and
+    sends, the rest."""
     app_id = f"crash-{point}-{unique}"
     cases = passed_cases(unique, 200, NOW.date(), NOW)
     expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}

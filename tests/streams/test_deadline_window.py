@@ -71,10 +71,16 @@ class Worker:
         self.timer = DeadlineTimer(self.index, _OwnedRows(rows, owned), none, none, clock, "deadlines", "events",
                                    lambda: self.owned)
         self.timer.rebuild()
+        self.popped: set[str] = set()  # sent by this index, not yet handled
 
-    def step(self, citizen: str) -> None:
-        """What the citizen step does after it wrote a row: the index follows the row."""
-        self.index.replace_pending(citizen, Rows.partition(citizen), self.rows.pending[citizen])
+    def step(self, citizen: str, before: tuple[Deadline, ...]) -> None:
+        """What the citizen step does when it rewrites a row: the index follows the row."""
+        self.index.replace_pending(citizen, Rows.partition(citizen), self.rows.pending[citizen], before)
+
+    def check_count(self) -> None:
+        """The index's count is exact: held + beyond + in flight = every pending deadline it owns."""
+        owned = sum(len(p) for c, p in self.rows.pending.items() if Rows.partition(c) in self.owned)
+        assert len(self.index) + self.index.beyond + len(self.popped) == owned
 
 
 class _OwnedRows:
@@ -105,6 +111,7 @@ async def _tick(worker: Worker, clock: Clock, rows: Rows) -> None:
     if now.timestamp() + DEADLINE_WINDOW_S / 2 >= worker.index.horizon:
         await worker.timer.move_window(now)
     for entry in worker.index.pop_due(now, worker.owned):
+        worker.popped.add(f"{entry.citizen_key}/{entry.deadline_id}")
         rows.sent[f"{entry.citizen_key}/{entry.deadline_id}"] += 1
         rows.in_flight.append((entry.citizen_key, entry.deadline_id, entry.fires_at))
 
@@ -121,8 +128,9 @@ def _handle_in_flight(workers: list[Worker], rows: Rows, now: datetime) -> None:
             rows.late_ticks.append((now.timestamp() - fires_at) / TICK.total_seconds() - 1)
         rows.pending[citizen] = kept
         for worker in workers:
+            worker.popped.discard(f"{citizen}/{deadline_id}")
             if Rows.partition(citizen) in worker.owned:
-                worker.step(citizen)
+                worker.step(citizen, tuple(pending))
 
 
 async def _writes_during_moves(workers: list[Worker], rows: Rows, rng: random.Random, clock: Clock,
@@ -132,10 +140,11 @@ async def _writes_during_moves(workers: list[Worker], rows: Rows, rng: random.Ra
     while not stop.is_set():
         citizen = f"c-{rng.randrange(300)}"
         counter[0] += 1
-        rows.pending.setdefault(citizen, []).append(_deadline(rng, counter[0], clock.now().date()))
+        before = tuple(rows.pending.get(citizen, ()))
+        rows.pending[citizen] = [*before, _deadline(rng, counter[0], clock.now().date())]
         for worker in workers:
             if Rows.partition(citizen) in worker.owned:
-                worker.step(citizen)
+                worker.step(citizen, before)
         await asyncio.sleep(0)
 
 
@@ -164,8 +173,11 @@ async def _simulate(rng: random.Random) -> Rows:
             workers[0].owned.difference_update({2, 3})
             workers[0].timer.revoked()
             workers[0].timer.rebuild()
+            workers[0].popped = set()
             workers.append(Worker(rows, clock, {2, 3}))
         _handle_in_flight(workers, rows, clock.now())
+        for worker in workers:
+            worker.check_count()
         if hour == 45 * 24:
             stop.set()
             await writer
