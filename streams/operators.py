@@ -45,7 +45,7 @@ class Operators:
                               archive_oldest_wait_s=self._sagas.oldest_wait_seconds(now))
 
     def _pending(self) -> int:
-        # Held in the index's window, and beyond it as the last rebuild or window move counted.
+        # Held in the index's window, and beyond it (the index keeps that count exact).
         return len(self._index) + self._index.beyond
 
     async def refresh(self) -> None:
