@@ -201,21 +201,28 @@ class KeyTopic:
             raise UnknownKey("no data key with that id: shredded, or never created")
         return key
 
+    def _check_follower(self) -> None:
+        if self._follow is not None and self._follow.done():
+            # Nothing reads the topic any more: no wait would end. Say why, once per miss.
+            failure = None if self._follow.cancelled() else self._follow.exception()
+            log.error("the key topic is no longer followed",
+                      error=type(failure).__name__ if failure is not None else "cancelled")
+            raise KeysUnavailable("the key topic's follower has stopped")
+
     async def _read_to_now(self) -> None:
         """Until every row written to the topic before this call has been applied here."""
         await self._loaded.wait()
         consumer = self._consumer
-        if consumer is None or not consumer.assignment():
-            return  # no topic yet (KeyTopic.start), so no key anyone has made
+        assert consumer is not None, "start() first"
+        # A topic this client cannot see yet proves nothing (``loaded``): the key being looked for
+        # was acknowledged on it, so the follower, which looks for the topic every 2 s, will find it.
+        while not consumer.assignment():
+            self._check_follower()
+            await asyncio.sleep(0.2)
         tps = list(consumer.assignment())
         end = await consumer.end_offsets(tps)
         while True:
-            if self._follow is not None and self._follow.done():
-                # Nothing reads the topic any more: no wait would end. Say why, once per miss.
-                failure = None if self._follow.cancelled() else self._follow.exception()
-                log.error("the key topic is no longer followed",
-                          error=type(failure).__name__ if failure is not None else "cancelled")
-                raise KeysUnavailable("the key topic's follower has stopped")
+            self._check_follower()
             arrived = self._arrived  # taken before the check, so an arrival in between is not missed
             # The follower applies what it polled before it can poll again, so a position at the
             # end means every row before it is in memory.
