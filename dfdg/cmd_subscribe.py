@@ -12,7 +12,7 @@ from dfdg.subscriber import read_topic
 from dfdg.subscriber_keys import SubscriberKeys
 from processors.routing import topic_for_subscriber
 from schemas.codec import Codec
-from streams.keystore import UnknownKey
+from streams.keystore import KeysUnavailable, UnknownKey
 from streams.settings import ConfigError
 
 
@@ -56,9 +56,11 @@ async def _opened(keys: SubscriberKeys | None, notification: object) -> object:
     if keys is None:
         return "<sealed: no key-encryption key for this subscriber>"
     try:
-        return await keys.personal(notification, wait_s=1.0)  # type: ignore[arg-type]
+        return await keys.personal(notification, wait_s=10.0)  # type: ignore[arg-type]
     except UnknownKey:
         return "<shredded: the citizen has been deleted>"
+    except KeysUnavailable:
+        return "<not opened: the key topic could not be read in time; try again>"
 
 
 async def _print_all(args: argparse.Namespace, codec: Codec, topic: str, keys: SubscriberKeys | None) -> None:
