@@ -50,9 +50,12 @@ class RefusingChangelogProducer(RecordingProducer):
         return await super().send(records)
 
 
-def _rig(producer: RecordingProducer) -> tuple[CitizenStep, CitizenRepository, dict[bytes, bytes]]:
+def _rig(producer: RecordingProducer, sealer: Sealer | None = None
+         ) -> tuple[CitizenStep, CitizenRepository, dict[bytes, bytes]]:
+    """The real step and repository over a dict of rows; ``sealer`` defaults to one whose keys
+    are always ready."""
     rows: dict[bytes, bytes] = {}
-    sealer = Sealer(ReadyKeys(), dev_mode=True)  # type: ignore[arg-type]
+    sealer = sealer or Sealer(ReadyKeys(), dev_mode=True)  # type: ignore[arg-type]
     sender = KafkaSender(producer, 1_000_000)
     metrics, crash = Metrics(), CrashPoints("")
     repo = CitizenRepository(rows, sealer, Changelog(sender))

@@ -6,22 +6,18 @@ Pure: the real CitizenStep, repository and key store, a producer that records.""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, date, datetime
+
+from processors.events import JobseekerRegistered
 from schemas.codec import Codec
 from sinks.crypto import MasterKey
-from streams.citizen_repo import CitizenRepository
 from streams.citizen_rows import RowHeader, encode_row
-from streams.citizen_step import CitizenStep
-from streams.crash_points import CrashPoints
-from streams.dead_letters import DeadLetters
-from streams.deadlines import DeadlineIndex
 from streams.keystore import ERASED_ROW, KeyStore
-from streams.metrics import Metrics
 from streams.outbox import KafkaSender
-from streams.saga import SagaRunner
 from streams.sealing import Sealer
 from tests.recording_producer import RecordingProducer
-from tests.streams.test_archive_answer_letters import TOPIC, Clock
-from tests.streams.test_citizen_positions import Changelog
+from tests.streams.test_citizen_positions import _rig
 from tests.streams.test_dead_letter_keys import Msg
 from tests.synthetic import synthetic_cpr
 
@@ -31,24 +27,14 @@ CITIZEN = "e" * 64
 
 
 async def test_r7_3_a_key_made_for_a_deleted_citizen_is_shredded_by_the_step() -> None:
-    import random
-    from datetime import UTC, date, datetime
-
-    from processors.events import JobseekerRegistered
-
     producer = RecordingProducer()
     sender = KafkaSender(producer, 1_000_000)
     keys = KeyStore("unused:9092", KEYS, MasterKey(MasterKey.DEV_KEY),
                     send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
     keys._loaded.set()  # nothing to read: the key topic is this test's producer
     sealer = Sealer(keys, dev_mode=True)
-    rows = {CITIZEN.encode(): encode_row(RowHeader(1, (), erased=True), b"")}
-    metrics, crash = Metrics(), CrashPoints("")
-    repo = CitizenRepository(rows, sealer, Changelog(sender))
-    saga = SagaRunner(None, sender, None, sealer, None, metrics, crash)  # type: ignore[arg-type]
-    step = CitizenStep(repo, sealer, Codec.default(), None,  # type: ignore[arg-type]
-                       DeadLetters(sender, sealer, metrics, "dfdg"), saga, DeadlineIndex(), metrics, Clock(), TOPIC,
-                       crash)
+    step, _, rows = _rig(producer, sealer)
+    rows[CITIZEN.encode()] = encode_row(RowHeader(1, (), erased=True), b"")
     # What the door did: a new key (its row acknowledged), the event sealed with it.
     await keys.ensure([CITIZEN])
     event = JobseekerRegistered(event_id="ev-after-death", occurred_at=datetime(2026, 3, 1, tzinfo=UTC),

@@ -15,6 +15,15 @@ from streams.keystore import KeyStore
 pytestmark = pytest.mark.kafka
 
 
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        await admin.close()
+
+
 async def test_a_key_topic_not_there_is_not_loaded_until_it_appears_and_is_read(bootstrap: str,
                                                                                  unique: str) -> None:
     topic = f"keys-{unique}"
@@ -24,12 +33,7 @@ async def test_a_key_topic_not_there_is_not_loaded_until_it_appears_and_is_read(
     try:
         await asyncio.wait_for(reader.ready(), 10)  # the worker goes on: no topic, no keys yet
         assert not reader.loaded()
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, 2, 1)])
-        finally:
-            await admin.close()
+        await _create_topic(bootstrap, topic)
         writer = KeyStore(bootstrap, topic, master)
         await writer.start()
         try:
@@ -53,12 +57,7 @@ async def test_a_key_made_elsewhere_is_found_at_once_and_a_missing_one_is_unknow
     from streams.keystore import UnknownKey
 
     topic = f"keys-{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+    await _create_topic(bootstrap, topic)
     master = MasterKey(MasterKey.DEV_KEY)
     reader, writer = KeyStore(bootstrap, topic, master), KeyStore(bootstrap, topic, master)
     await reader.start()
