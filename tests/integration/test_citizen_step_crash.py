@@ -80,6 +80,15 @@ async def _all_delivered(bootstrap: str, expected: Owed, keys: set[str], workers
         await asyncio.sleep(2.0)
 
 
+async def _settled(bootstrap: str, expected: Owed, keys: set[str], workers: list[WorkerProcess]
+                   ) -> tuple[Counter[str], Counter[str]]:
+    """Everything owed delivered, then what the topics hold a few seconds later: anything sent
+    twice under another id would show up by then."""
+    await _all_delivered(bootstrap, expected, keys, workers)
+    await asyncio.sleep(3.0)
+    return await _seen(bootstrap, expected, keys)
+
+
 async def _diagnosis(bootstrap: str, workers: list[WorkerProcess]) -> str:
     """Alive or not, and the group's uncommitted messages per topic: a stall or a loss?"""
     alive = [w.proc is not None and w.proc.poll() is None for w in workers]
@@ -138,9 +147,7 @@ async def test_r2_1_r3_1_a_crash_at_each_point_of_the_step_loses_no_output(
     assert any(f'"point": "{point}"' in line for line in crashing.lines), crashing.tail()
     restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
     try:
-        notes, closed = await _all_delivered(bootstrap, expected, keys, [restarted])
-        await asyncio.sleep(3.0)  # anything sent twice with another id would show up now
-        notes, closed = await _seen(bootstrap, expected, keys)
+        notes, closed = await _settled(bootstrap, expected, keys, [restarted])
     finally:
         restarted.stop()
     _assert_exact(expected, notes, closed, point)
@@ -164,9 +171,7 @@ async def test_r2_1_three_kills_mid_stream_and_a_wiped_store_lose_nothing(
                 await asyncio.sleep(1.5 + round_no)
                 worker.kill()
         await publishing
-        notes, closed = await _all_delivered(bootstrap, expected, keys, workers)
-        await asyncio.sleep(3.0)
-        notes, closed = await _seen(bootstrap, expected, keys)
+        notes, closed = await _settled(bootstrap, expected, keys, workers)
     finally:
         for worker in workers:
             worker.kill()
@@ -192,9 +197,7 @@ async def test_r2_1_a_rebalance_and_a_failover_mid_stream_lose_nothing(
         await asyncio.sleep(2.0)
         first.kill()
         await publishing
-        notes, closed = await _all_delivered(bootstrap, expected, keys, [first, second])
-        await asyncio.sleep(3.0)
-        notes, closed = await _seen(bootstrap, expected, keys)
+        notes, closed = await _settled(bootstrap, expected, keys, [first, second])
     finally:
         first.kill()
         if second is not None:
@@ -219,9 +222,7 @@ async def test_r2_1_a_stop_under_load_finishes_the_batch_in_hand_and_loses_nothi
     restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
     try:
         await publishing
-        notes, closed = await _all_delivered(bootstrap, expected, keys, [stopped, restarted])
-        await asyncio.sleep(3.0)
-        notes, closed = await _seen(bootstrap, expected, keys)
+        notes, closed = await _settled(bootstrap, expected, keys, [stopped, restarted])
     finally:
         restarted.stop()
     _assert_exact(expected, notes, closed, "stop under load")
@@ -256,9 +257,7 @@ async def test_r2_1_door_and_steps_in_two_processes_each_killed_mid_stream_lose_
         workers[0].kill()
         workers.append(steps().start(restart=True))
         await publishing
-        notes, closed = await _all_delivered(bootstrap, expected, keys, workers)
-        await asyncio.sleep(3.0)
-        notes, closed = await _seen(bootstrap, expected, keys)
+        notes, closed = await _settled(bootstrap, expected, keys, workers)
         letters = await _dead_letter_codes(bootstrap, keys)
     finally:
         for worker in workers:

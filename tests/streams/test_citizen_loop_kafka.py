@@ -6,7 +6,6 @@ goes on from the commit."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import pytest
@@ -14,7 +13,7 @@ from aiokafka import TopicPartition
 
 from streams.citizen_loop import CitizenLoop, citizen_group
 from streams.consumed import ConsumedMessage
-from tests.streams.test_ingress_loop_kafka import _commit, _committed, _publish, _topic, _until
+from tests.streams.test_ingress_loop_kafka import _cancel, _commit, _committed, _publish, _topic, _until
 
 pytestmark = pytest.mark.kafka
 
@@ -69,9 +68,7 @@ async def test_reads_only_its_partitions_commits_after_the_step_and_revoke_waits
         await asyncio.sleep(1.0)
         assert (0, events, b"after-revoke") not in seen
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _cancel(task)
 
     # Another worker's loop of the same group goes on from the commit: nothing twice, nothing skipped.
     seen.clear()
@@ -82,9 +79,7 @@ async def test_reads_only_its_partitions_commits_after_the_step_and_revoke_waits
         await _until(lambda: len(seen) == 5)
         assert sorted(v for _, _, v in seen) == sorted([b"after-revoke"] + [b"e2-%d" % i for i in range(4)])
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _cancel(task)
 
 
 async def test_reads_on_from_the_positions_kept_with_the_rows_not_the_groups_commit(
@@ -109,6 +104,4 @@ async def test_reads_on_from_the_positions_kept_with_the_rows_not_the_groups_com
         await asyncio.sleep(0.5)
         assert seen == [b"e1", b"e2", b"e3", b"e4"]
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _cancel(task)

@@ -57,6 +57,13 @@ async def _until(condition: object, timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Stop a loop's task and wait for it, whatever it ends with."""
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
 async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_is_read_again(
         bootstrap: str, unique: str) -> None:
     topic, app = f"door-loop-{unique}", f"doorapp-{unique}"
@@ -89,9 +96,7 @@ async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_i
         with pytest.raises(RuntimeError):
             await asyncio.wait_for(task, 30)
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _cancel(task)
     # Nothing of the failed batch was committed: a new loop (a restarted worker) reads it again.
     assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 10
     fail.clear()
@@ -101,9 +106,7 @@ async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_i
         await _until(lambda: len(seen) == 5)
         assert [m.value for m in seen] == [b"b%d" % i for i in range(5)]
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _cancel(task)
 
 
 async def test_a_new_door_group_starts_at_the_app_groups_offsets_and_a_used_one_is_left_alone(
