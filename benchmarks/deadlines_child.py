@@ -37,7 +37,7 @@ def main(pending: int, due: int) -> None:
     index = DeadlineIndex()
     repo = CitizenRepository(rows, sealer=None)  # type: ignore[arg-type] - the headers are read in clear
     started = time.perf_counter()
-    index.rebuild((key, h.partition, h.pending) for key, h in repo.headers() if not h.erased)
+    index.rebuild((key, h.partition, h.pending, 0) for key, h in repo.headers() if not h.erased)
     rebuild_s = time.perf_counter() - started
     del rows, repo
     gc.collect()

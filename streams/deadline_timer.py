@@ -21,7 +21,7 @@ from schemas.codec import Codec
 from streams.citizen_repo import CitizenRepository
 from streams.citizen_rows import RowHeader
 from streams.clock import Clock
-from streams.deadlines import DeadlineIndex
+from streams.deadlines import DeadlineIndex, held_through
 from streams.logs import get_logger
 from streams.outbox import KafkaSender, Outbox
 from streams.step_policy import DEADLINE_WINDOW_MOVE_AT, DEADLINE_WINDOW_S
@@ -54,15 +54,17 @@ class DeadlineTimer:
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
         """The index from every row header; ``also`` sees each header on the way (one scan of
         the table for everything rebuilt after a rebalance, not one per consumer)."""
-        def pending() -> Iterator[tuple[str, int, Iterable[Deadline]]]:
-            for key, header in self._repo.headers():
+        horizon = self._clock.now().timestamp() + DEADLINE_WINDOW_S
+
+        def pending() -> Iterator[tuple[str, int, Iterable[Deadline], int]]:
+            for key, header, left_out in self._repo.window_headers(held_through(horizon)):
                 if also is not None:
-                    also(key, header)
+                    also(key, header)  # the saga and the marker; ``pending`` holds the window only
                 if not header.erased:
-                    yield key, header.partition, header.pending
+                    yield key, header.partition, header.pending, left_out
 
         self._generation += 1
-        self._index.rebuild(pending(), self._clock.now().timestamp() + DEADLINE_WINDOW_S)
+        self._index.rebuild(pending(), horizon)
         self.ready = True
         log.info("deadline index rebuilt", pending=len(self._index), beyond_window=self._index.beyond,
                  partitions=sorted(self._owned()))

@@ -23,14 +23,14 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from sys import intern
 
 from processors.clock import passed_at
 from processors.model import Deadline
 
-__all__ = ["DeadlineIndex", "DueDeadline", "entries_for"]
+__all__ = ["DeadlineIndex", "DueDeadline", "entries_for", "held_through"]
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made these
@@ -52,6 +52,17 @@ class DueDeadline:
         if self.fires_at != other.fires_at:
             return self.fires_at < other.fires_at
         return (self.citizen_key, self.deadline_id) < (other.citizen_key, other.deadline_id)
+
+
+def held_through(horizon: float) -> str:
+    """An ISO date on or after the last due date whose deadline fires before ``horizon``, so a
+    deadline due later can be counted beyond the window without being made. A date passes at
+    local midnight after it, never before 22:00 UTC on the date itself: the horizon's own UTC
+    date is enough, and a day more leaves the exact cut to ``DeadlineIndex._held``."""
+    try:
+        return (datetime.fromtimestamp(horizon, UTC).date() + timedelta(days=1)).isoformat()
+    except (OverflowError, ValueError):  # an endless window (inf) or one past year 9999
+        return "9999-12-31"
 
 
 @lru_cache(maxsize=4096)
@@ -147,17 +158,19 @@ class DeadlineIndex:
         else:
             self._live.pop(citizen_key, None)
 
-    def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline]]], horizon: float = math.inf) -> None:
-        """Everything from (citizen key, partition, pending deadlines), e.g. the citizens' row
-        headers, that fires before ``horizon``."""
+    def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline], int]],
+                horizon: float = math.inf) -> None:
+        """Everything from (citizen key, partition, pending deadlines, how many more are left
+        out as due after ``held_through(horizon)``), e.g. the citizens' row headers, that fires
+        before ``horizon``; the rest is counted as beyond the window."""
         self.clear()
         self.horizon = horizon
         entries: list[DueDeadline] = []
         beyond = 0
-        for key, partition, pending in citizens:
+        for key, partition, pending, left_out in citizens:
             pending = tuple(pending)
             held = self._held(pending)
-            beyond += len(pending) - len(held)
+            beyond += left_out + len(pending) - len(held)
             citizen = entries_for(key, partition, held)
             entries.extend(citizen)
             if citizen:

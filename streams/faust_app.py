@@ -20,6 +20,7 @@ import faust
 from faust import streams as faust_streams
 from faust.types import TP
 
+from streams.bulk_restore import BulkTableManager
 from streams.kafka_auth import faust_credentials
 from streams.settings import Settings
 from streams.step_policy import HEARTBEAT_INTERVAL_S, MAX_RECORD_BYTES, REBALANCE_TIMEOUT_S, SESSION_TIMEOUT_S
@@ -75,6 +76,7 @@ def build_app(settings: Settings) -> WorkerApp:
         broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         consumer_group_instance_id=instance_id(settings),
         table_standby_replicas=0,
+        TableManager=BulkTableManager,
         broker_credentials=faust_credentials(),
     )
 

@@ -100,8 +100,8 @@ def _row(partition: int, pending: list[Deadline], erased: bool = False) -> bytes
     return encode_row(RowHeader(partition, tuple(pending), erased=erased), b"" if erased else b"\xd5\x01sealed")
 
 
-def _from_headers(rows: list[tuple[str, bytes]]) -> list[tuple[str, int, tuple[Deadline, ...]]]:
-    return [(key, h.partition, h.pending) for key, h in ((k, decode_header(r)) for k, r in rows)]
+def _from_headers(rows: list[tuple[str, bytes]]) -> list[tuple[str, int, tuple[Deadline, ...], int]]:
+    return [(key, h.partition, h.pending, 0) for key, h in ((k, decode_header(r)) for k, r in rows)]
 
 
 def test_r3_1_rebuild_replaces_everything_from_the_table_rows() -> None:

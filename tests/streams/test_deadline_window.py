@@ -23,7 +23,7 @@ import pytest
 import streams.deadline_timer as deadline_timer
 from processors.clock import passed_at
 from processors.model import Deadline
-from streams.citizen_rows import RowHeader
+from streams.citizen_rows import RowHeader, decode_header_due_by, encode_row
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.step_policy import DEADLINE_WINDOW_S
@@ -89,8 +89,11 @@ class _OwnedRows:
     def __init__(self, rows: Rows, owned: set[int]) -> None:
         self._rows, self._owned = rows, owned
 
-    def headers(self) -> Iterator[tuple[str, RowHeader]]:
-        return ((k, h) for k, h in self._rows.headers() if h.partition in self._owned)
+    def window_headers(self, due_by: str) -> Iterator[tuple[str, RowHeader, int]]:
+        for key, header in self._rows.headers():
+            if header.partition in self._owned:
+                row = encode_row(header, b"")  # cut to the window as the worker's rows are
+                yield key, *decode_header_due_by(row, due_by)
 
     def citizen_keys(self) -> list[bytes]:
         return [k.encode() for k in self._rows.pending if Rows.partition(k) in self._owned]
@@ -221,7 +224,7 @@ def test_the_window_holds_only_what_is_due_soon() -> None:
     today = START.date()
     near = Deadline("R3.1", today, "near")
     far = Deadline("R3.1", today + timedelta(days=30), "far")
-    index.rebuild([("c-1", 0, (near, far))], horizon=START.timestamp() + DEADLINE_WINDOW_S)
+    index.rebuild([("c-1", 0, (near, far), 0)], horizon=START.timestamp() + DEADLINE_WINDOW_S)
     assert len(index) == 1 and index.beyond == 1
     index.replace_pending("c-1", 0, (near, far))  # the step rewrites the row: still only one held
     assert len(index) == 1
