@@ -78,7 +78,11 @@ class WorkerProcess:
         self._pid_file().write_text(str(self.proc.pid))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.wait_for(self.ready_line, ready_timeout_s)
+        try:
+            self.wait_for(self.ready_line, ready_timeout_s)
+        except AssertionError:
+            self.kill()  # a worker that never became ready is not left running after its test
+            raise
         return self
 
     def _pid_file(self) -> Path:

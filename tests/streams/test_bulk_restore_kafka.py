@@ -5,6 +5,7 @@ offset Faust's recovery goes on from written with the rows."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,40 @@ def test_a_store_that_is_not_rocksdb_is_left_to_faust(tmp_path: Path) -> None:
     app = faust.App("restore-memory", store="memory://", datadir=str(tmp_path))
     table = app.Table("memory-table", partitions=2, key_type=bytes, value_type=bytes)
     assert rocksdict_writer(table.data, 0) is None
+
+
+async def test_a_restore_cut_short_leaves_the_store_and_its_offset_agreeing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """A rebalance cancels the restore between two runs of records: the store then holds exactly
+    the records up to the offset it claims, so Faust's recovery goes on from there."""
+    topic = f"changelog-{unique}"
+    await _topic(bootstrap, topic)
+    await _send(bootstrap, topic, [(0, f"k{i:05d}".encode(), b"x" * 200) for i in range(2000)])
+    tp = TopicPartition(topic, 0)
+    stop = (await _ends(bootstrap, [tp]))[tp]
+    store = _store(tmp_path, unique)
+    write = rocksdict_writer(store, 0)
+    assert write is not None
+    runs: list[int] = []
+
+    def write_then_cut(records: Any, last_offset: int) -> None:
+        write(records, last_offset)
+        runs.append(last_offset)
+        if len(runs) == 2:
+            raise asyncio.CancelledError  # as a rebalance's cancel lands at the next await
+
+    # Small fetches, so the partition comes in many runs.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                max_partition_fetch_bytes=16 * 1024)
+    await consumer.start()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await restore(consumer, [PartitionRestore(tp, 0, stop, write_then_cut)])
+    finally:
+        await consumer.stop()
+
+    claimed = store.persisted_offset(TP(topic, 0))
+    assert claimed == runs[-1] < stop - 1
+    db = store._db_for_partition(0)
+    assert db.get(f"k{claimed:05d}".encode()) is not None and db.get(f"k{claimed + 1:05d}".encode()) is None
+    assert sum(1 for _ in store._visible_keys(db)) == claimed + 1
