@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ from streams.settings import Settings
 from streams.step_policy import GC_THRESHOLDS, HANDOVER_WAIT_S, MAX_RECORD_BYTES
 from streams.store_policy import rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
+from streams.web import Readiness
 
 __all__ = ["DoorWorker", "Worker", "build_door_worker", "build_worker", "loop_or_exit", "prepare_topics"]
 
@@ -100,11 +101,25 @@ def _outgoing(settings: Settings, metrics: Metrics) -> Outgoing:
     return Outgoing(producer, sender, sealer, DeadLetters(sender, sealer, metrics, settings.app_id))
 
 
-def _door(settings: Settings, clock: Clock, codec: Codec, metrics: Metrics, out: Outgoing) -> IngressLoop:
+def _door(settings: Settings, clock: Clock, codec: Codec, metrics: Metrics, out: Outgoing,
+          on_assignment: Callable[[bool], None] | None = None) -> IngressLoop:
     door = Door(codec, out.sealer, out.sender, out.dead_letters, metrics, clock, settings.pseudonym_key,
                 citizen_events_topic(settings.app_id))
     return IngressLoop(settings.bootstrap, settings.app_id, instance_id(settings), INGRESS_TOPICS,
-                       lambda messages: _crash_only(door.handle(messages)), client_config())
+                       lambda messages: _crash_only(door.handle(messages)), client_config(), on_assignment)
+
+
+def _ready_with_the_group(readiness: Readiness) -> Callable[[bool], None]:
+    """The door process is ready while its group has given it partitions: it has no table, so
+    assigned is recovered (the combined worker's readiness follows Faust's table instead)."""
+    def follow(assigned: bool) -> None:
+        if assigned:
+            readiness.mark_assigned()
+            readiness.mark_recovered()
+        else:
+            readiness.mark_revoked()
+
+    return follow
 
 
 @dataclass(frozen=True)
@@ -122,7 +137,8 @@ def build_door_worker(settings: Settings, clock: Clock) -> DoorWorker:
     out = _outgoing(settings, metrics)
     operators = Operators(metrics, DeadlineIndex(), clock, settings.bootstrap, door_group(settings.app_id),
                           out.sealer.keys.loaded)
-    return DoorWorker(_door(settings, clock, codec, metrics, out), operators, out)
+    return DoorWorker(_door(settings, clock, codec, metrics, out, _ready_with_the_group(operators.readiness)),
+                      operators, out)
 
 
 def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) -> Worker:

@@ -47,8 +47,6 @@ async def run_door(settings: Settings, clock: Clock) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     refresh = asyncio.create_task(_every(REFRESH_S, parts.operators.refresh))
-    parts.operators.readiness.mark_assigned()
-    parts.operators.readiness.mark_recovered()
     reading = asyncio.create_task(loop_or_exit(parts.ingress.run(), "door"))
     log.info("door started", app_id=settings.app_id, role=settings.role)
     stop_wait = asyncio.create_task(stopping.wait())

@@ -51,11 +51,13 @@ def door_group(app_id: str) -> str:
 
 
 Handler = Callable[[Sequence[ConsumedMessage]], Awaitable[None]]
+# Told True when the group has given the loop its partitions, False when it takes them back.
+Assignment = Callable[[bool], None]
 
 
 class IngressLoop:
     def __init__(self, bootstrap: str, app_id: str, instance_id: str, topics: Sequence[str], handle: Handler,
-                 client_config: Mapping[str, Any]) -> None:
+                 client_config: Mapping[str, Any], on_assignment: Assignment | None = None) -> None:
         self._bootstrap = bootstrap
         self._app_id = app_id
         self._group = door_group(app_id)
@@ -66,6 +68,7 @@ class IngressLoop:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._on_assignment = on_assignment
 
     async def run(self) -> None:
         await inherit_offsets(self._bootstrap, self._group, self._app_id, self._topics, self._client_config)
@@ -76,7 +79,7 @@ class IngressLoop:
             # Long enough for the batch in hand to finish before this member rejoins (the
             # listener waits up to HANDOVER_WAIT_S); aiokafka's default is the session timeout.
             rebalance_timeout_ms=int(REBALANCE_TIMEOUT_S * 1000), **self._client_config)
-        consumer.subscribe(self._topics, listener=_FinishBatchFirst(self._idle))
+        consumer.subscribe(self._topics, listener=_FinishBatchFirst(self._idle, self._on_assignment))
         await consumer.start()
         try:
             while not self._stopping:
@@ -110,10 +113,13 @@ class IngressLoop:
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hands partitions over only once the batch in hand is committed."""
 
-    def __init__(self, idle: asyncio.Event) -> None:
+    def __init__(self, idle: asyncio.Event, on_assignment: Assignment | None) -> None:
         self._idle = idle
+        self._on_assignment = on_assignment
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._on_assignment is not None:
+            self._on_assignment(False)
         try:
             await asyncio.wait_for(self._idle.wait(), HANDOVER_WAIT_S)
         except TimeoutError:
@@ -123,3 +129,5 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("door partitions assigned", partitions=len(assigned))
+        if self._on_assignment is not None:
+            self._on_assignment(True)

@@ -125,3 +125,41 @@ async def test_a_new_door_group_starts_at_the_app_groups_offsets_and_a_used_one_
     await _commit(bootstrap, app, {TopicPartition(topic, 0): 7})
     assert await inherit_offsets(bootstrap, door_group(app), app, [topic], {}) == 0
     assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 3
+
+
+async def test_the_door_is_ready_while_its_group_gives_it_partitions_and_not_during_a_handover(
+        bootstrap: str, unique: str) -> None:
+    """``DFDG_ROLE=door``'s /ready follows its own group, not its start: ready once the group has
+    assigned it partitions, not ready while a second door joining takes them back to share."""
+    from streams.bootstrap import _ready_with_the_group
+    from streams.web import Readiness
+
+    topic, app = f"door-ready-{unique}", f"doorready-{unique}"
+    await _topic(bootstrap, topic, partitions=2)
+
+    async def handle(messages: Sequence[ConsumedMessage]) -> None:
+        return None
+
+    readiness = Readiness()
+    seen: list[bool] = []
+    follow = _ready_with_the_group(readiness)
+
+    def on_assignment(assigned: bool) -> None:
+        seen.append(assigned)
+        follow(assigned)
+
+    first = asyncio.create_task(IngressLoop(bootstrap, app, f"inst-a-{unique}", [topic], handle, {},
+                                            on_assignment).run())
+    second: asyncio.Task[None] | None = None
+    try:
+        assert not readiness.ready  # nothing assigned yet
+        await _until(lambda: readiness.ready)
+        assert seen[-1] is True  # aiokafka also reports the empty revocation before a first join
+        joined = len(seen)
+        second = asyncio.create_task(IngressLoop(bootstrap, app, f"inst-b-{unique}", [topic], handle, {}).run())
+        await _until(lambda: seen[joined:] == [False, True], timeout_s=60)  # a handover, then its share
+        assert readiness.ready
+    finally:
+        if second is not None:
+            await _cancel(second)
+        await _cancel(first)
