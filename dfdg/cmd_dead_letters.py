@@ -13,7 +13,7 @@ from dfdg.subscriber import read_topic
 from processors.reference import ERROR_CODES
 from schemas.topics import DEAD_LETTER
 from sinks.crypto import CryptoError
-from streams.keystore import UnknownKey
+from streams.keystore import KeysUnavailable, UnknownKey
 
 __all__ = ["Letter", "Opener", "read_letters", "register"]
 
@@ -21,6 +21,8 @@ __all__ = ["Letter", "Opener", "read_letters", "register"]
 # is a corrected event from the publisher. Anything else (E3xx: a missing fact; E9xx: a defect)
 # is fixed elsewhere and the letter replayed as it is.
 _FIXED_AT_SOURCE = ("E1", "E2")
+# sysexits' "try again later": the key topic could not be read in time.
+EX_TEMPFAIL = 75
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -161,6 +163,15 @@ async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opene
             except (UnknownKey, CryptoError):
                 print(f"dead letter {x.offset}: its citizen has been deleted; nothing to replay")
                 continue
+            except KeysUnavailable:
+                # No answer about the citizen: stop here rather than skip it, so running the same
+                # command again replays it and the rest. The letters replayed before it go out
+                # again then, each with its event id, which the citizen step drops as seen.
+                print(f"dead letter {x.offset}: not replayed, the key topic could not be read in time; "
+                      f"it and the {len(letters) - letters.index(x) - 1} after it were left; run the same "
+                      "command again")
+                print(f"replayed {replayed} dead letter(s) to their original topics")
+                return EX_TEMPFAIL
             # Back to the publisher's own topic, as the publisher sent it: the door admits it
             # again, seals it and passes it on; nothing in clear reaches an internal topic. An
             # archive answer goes back to the receipts topic as the archive published it.

@@ -11,7 +11,7 @@ from typing import Any
 from schemas.topics import INGRESS_TOPICS, archive_receipts_topic, citizen_keys_topic
 from sinks.crypto import CryptoError, MasterKey, is_sealed, open_sealed, sealed_key_id
 from sinks.dead_letter import DLQ_ORIGINAL
-from streams.keystore import KeyStore, UnknownKey
+from streams.keystore import KeyStore, KeysUnavailable, UnknownKey
 from streams.origin import unpack_envelope
 from streams.sealing import event_aad, origin_aad
 from streams.settings import dev_mode
@@ -128,6 +128,9 @@ async def opened_view(opener: Opener, letter: Letter, reveal_cpr: bool = False) 
     except (UnknownKey, CryptoError):
         return {"value": {"shredded": "the citizen has been deleted and the key that sealed this letter "
                                       "destroyed: it can no longer be opened, and nothing of it can be read"}}
+    except KeysUnavailable:
+        return {"value": {"not opened": "the key topic could not be read up to date in time; this says "
+                                        "nothing about the citizen: try again"}}
     try:
         value: Any = to_jsonable(Codec.default().decode(opened.value))
     except CodecError as exc:
