@@ -134,8 +134,11 @@ def _to_avro_plain(tp: Any, inner_of: Callable[[Any], Converter | None] | None =
     inner_of = inner_of or _to_avro_plain
     members = _non_null(tp)
     if members is not None:
-        # A union of several non-null types is left to fastavro's own branch matching.
-        return _optional(inner_of(members[0])) if len(members) == 1 else None
+        # A union of several non-null types is left to fastavro's own branch matching. So is
+        # what an optional record, array or map holds, all of it plain: fastavro finds that
+        # branch by validating the value, and its validator takes neither a branch named
+        # inside it nor a logical type's number.
+        return _optional(_to_avro_plain(members[0])) if len(members) == 1 else None
     origin = typing.get_origin(tp)
     if origin is tuple:
         inner = inner_of(typing.get_args(tp)[0])

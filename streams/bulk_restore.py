@@ -55,8 +55,11 @@ async def restore(consumer: AIOKafkaConsumer, parts: Sequence[PartitionRestore])
     """Read each partition from ``start`` to ``stop`` into its store; the records written.
 
     Records at or past ``stop`` are left for Faust's recovery, which starts after the last
-    offset written here. A partition that ends in compacted-away offsets still has ``stop - 1``
-    written as its offset (with no records), so Faust does not read the gap again."""
+    offset written here. A partition whose last offsets were compacted away (the broker keeps
+    the last batch, so the position still reaches ``stop``) has ``stop - 1`` written as its
+    offset with no records, so Faust does not read the gap again. A tail of tombstones deleted
+    whole would leave the position short of ``stop`` for good, here as in Faust's own recovery;
+    the citizens table never deletes a row (a deleted citizen keeps a marker row)."""
     todo = {p.tp: p for p in parts if p.start < p.stop}
     if not todo:
         return 0
@@ -113,10 +116,12 @@ class BulkRecovery(Recovery):
         await super()._build_offsets(consumer, tps, destination, title)
 
     async def _wait(self, coro: Any, timeout: Any = None) -> None:
-        # Faust bounds each step of its recovery by the broker's request timeout; building the
-        # actives' offsets now reads whole partitions, bounded by progress, not by a clock. A
-        # new rebalance or a stop still ends it at once (``Recovery._wait``).
-        if getattr(coro, "cr_code", None) is _BUILD_OFFSETS:
+        # Faust bounds each step of its recovery by the broker's request timeout, and a step that
+        # runs over it ends recovery for good (``ServiceStopped``). Building the actives' offsets
+        # now reads whole partitions: bounded by progress (each fetch has aiokafka's own request
+        # timeout), not by a clock. A new rebalance or a stop still ends it at once. With Faust's
+        # tracing on, every step arrives wrapped ("corowrapped") and goes unbounded too.
+        if getattr(getattr(coro, "cr_code", None), "co_name", None) in _UNBOUNDED_STEPS:
             timeout = None
         await super()._wait(coro, timeout)
 
@@ -141,8 +146,8 @@ class BulkRecovery(Recovery):
         consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(self.app.conf.broker), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=FETCH_PARTITION_BYTES, **client_config())
-        await consumer.start()
         try:
+            await consumer.start()
             written = await restore(consumer, parts)
         finally:
             await consumer.stop()
@@ -150,7 +155,7 @@ class BulkRecovery(Recovery):
                  seconds=round(time.monotonic() - began, 2))
 
 
-_BUILD_OFFSETS = BulkRecovery._build_offsets.__code__
+_UNBOUNDED_STEPS = frozenset({BulkRecovery._build_offsets.__name__, "corowrapped"})
 
 
 def _recording(write: WriteRun, tp: TP, destination: dict[TP, int | None]) -> WriteRun:
