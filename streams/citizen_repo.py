@@ -61,10 +61,13 @@ class Citizen:
     # The pending deadlines in the row as loaded: what the deadline index last counted for this
     # citizen, so that it can keep its count of deadlines beyond its window exact.
     pending_before: tuple[Deadline, ...] = ()
+    # The notify keys published for this citizen (``RowHeader.published``); the step adds those
+    # it publishes, and they are written with the row, after the key rows are acknowledged.
+    published: set[str] = field(default_factory=set)
 
     def snapshot(self) -> Citizen:
         return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable,
-                       self.handled, self.encoded, self.pending_before)
+                       self.handled, self.encoded, self.pending_before, set(self.published))
 
 
 class Rows(Protocol):
@@ -108,7 +111,8 @@ class CitizenRepository:
             return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True,
                            pending_before=header.pending)
         state = state_from_json(data)
-        return Citizen(key, partition, state, header.saga, encoded=(state, data), pending_before=header.pending)
+        return Citizen(key, partition, state, header.saga, encoded=(state, data), pending_before=header.pending,
+                       published=set(header.published))
 
     async def save(self, citizen: Citizen) -> None:
         if citizen.erased:
@@ -117,7 +121,8 @@ class CitizenRepository:
             cached = citizen.encoded
             data = cached[1] if cached is not None and cached[0] is citizen.state else state_to_json(citizen.state)
             sealed = await self._sealer.seal_state(citizen.key, data)
-            header = RowHeader(citizen.partition, tuple(citizen.state.pending.values()), citizen.saga)
+            header = RowHeader(citizen.partition, tuple(citizen.state.pending.values()), citizen.saga,
+                               published=tuple(sorted(citizen.published)))
             row = encode_row(header, sealed)
         key = citizen.key.encode()
         self._table[key] = row

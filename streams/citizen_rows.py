@@ -4,7 +4,8 @@ what the worker needs without opening it.
     ``R2`` | header length (4 bytes, big-endian) | header (JSON) | sealed state (may be empty)
 
 The header holds the citizen's pending deadlines (rule, due date, case id), the archive saga
-(package id, area names, step) and the erasure marker: no personal data, so the deadline
+(package id, area names, step), the erasure marker and the ids of the notify keys already
+published for the citizen's recipients: no personal data, so the deadline
 index is rebuilt from the headers without a single decryption, and a saga whose citizen's
 keys are already shredded can still be finished. Everything personal is in the sealed part,
 which becomes unreadable when the citizen's keys are shredded.
@@ -56,6 +57,10 @@ class RowHeader:
     saga: ArchiveSaga | None = None
     # Deleted after death (R7.3): nothing personal is left, but the citizen stays deceased.
     erased: bool = False
+    # The ids (hex) of the notify keys already published for this citizen's recipients, so a
+    # restarted worker does not publish them again (the ids are on the subscribers' key topics
+    # and in every sealed personal part already; they say nothing without the keys).
+    published: tuple[str, ...] = ()
 
 
 def saga_to_dict(saga: ArchiveSaga) -> dict[str, object]:
@@ -93,6 +98,8 @@ def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:
         body["g"] = saga_to_dict(header.saga)
     if header.erased:
         body["x"] = 1
+    if header.published:
+        body["n"] = list(header.published)
     encoded = orjson.dumps(body)
     return ROW_MAGIC + _LEN.pack(len(encoded)) + encoded + sealed_state
 
@@ -133,7 +140,8 @@ def _header(raw: bytes, due_by: str | None) -> tuple[RowHeader, int]:
         pending = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
                         if due_by is None or due <= due_by)
         saga = saga_from_dict(body["g"]) if body.get("g") else None
-        header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")))
+        published = tuple(str(key_id) for key_id in body.get("n") or ())
+        header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")), published)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
     return header, len(listed) - len(pending)

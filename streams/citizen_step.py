@@ -205,7 +205,7 @@ class CitizenStep:
             personal = None
             if fields := sealed_fields(delivery, state):
                 personal = await self._sealer.seal_personal(state.citizen_key, delivery.recipient,
-                                                            delivery.notification_id, fields)
+                                                            delivery.notification_id, fields, citizen.published)
             await self._outputs.notify(delivery, state, now, personal)
             self._metrics.event_out(f"notification:{delivery.notice.kind}")
         for output in outcome.outputs:

@@ -108,11 +108,14 @@ class Sealer:
     # ---- notifications ----
 
     async def seal_personal(self, citizen: str, recipient: str, notification_id: str,
-                            personal: dict[str, str]) -> bytes:
+                            personal: dict[str, str], in_row: set[str] | None = None) -> bytes:
+        """The personal part sealed for ``recipient``, its notify key published first unless
+        this worker published it since it started, or the citizen's row says it was
+        (``in_row``: the ids in the row, to which a newly published one is added)."""
         key = notify_key_for(await self.keys.key_for(citizen), recipient)
         marker = (recipient, key.key_id)
         published = self._published.get(citizen)
-        if published is None or marker not in published:
+        if (published is None or marker not in published) and (in_row is None or key.key_id.hex() not in in_row):
             # Sent as a key row (first=True): acknowledged before the notification that needs it.
             wrapped = wrap_for_subscriber(self._kek(recipient), key, citizen, recipient)
             await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
@@ -121,6 +124,8 @@ class Sealer:
                     self._published.clear()
                 published = self._published[citizen] = set()
             published.add(marker)
+        if in_row is not None:
+            in_row.add(key.key_id.hex())
         return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
 
     def _kek(self, recipient: str) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 from processors.events import DeadlineDue, ScreeningResultMade
 from processors.model import CitizenState, PersonalData
 from processors.pipeline import Delivery, Outcome, process
+from streams.citizen_repo import Citizen
 from streams.citizen_step import CitizenStep
 from tests.synthetic import synthetic_cpr
 
@@ -22,7 +23,7 @@ class Sealer:
         self.sealed: list[tuple[str, dict[str, str]]] = []
 
     async def seal_personal(self, citizen: str, recipient: str, notification_id: str,
-                            personal: dict[str, str]) -> bytes:
+                            personal: dict[str, str], in_row: set[str] | None = None) -> bytes:
         self.sealed.append((recipient, dict(personal)))
         return b"sealed"
 
@@ -54,7 +55,8 @@ def _emit(outcome: Outcome) -> tuple[Sealer, Outputs]:
     sealer, outputs = Sealer(), Outputs()
     none: Any = None
     step = CitizenStep(none, sealer, none, outputs, none, none, none, Metrics(), none, "", none)  # type: ignore[arg-type]
-    asyncio.run(step._emit(None, none, outcome, NOW))
+    citizen = Citizen("c" * 64, 0, outcome.state)
+    asyncio.run(step._emit(None, citizen, outcome, NOW))
     return sealer, outputs
 
 
