@@ -6,8 +6,9 @@ The citizens' rows and data keys are written directly, as the recovery benchmark
 (sealed, one pending deadline each, here R3.1's); the worker starts with its clock a minute
 past the deadlines' due time, restores the rows, loads the keys, and fires them all: the timer
 pops due deadlines and sends ``DeadlineDue`` records to each citizen's partition, and the
-citizen step handles them in batches like any event (a notification per citizen, its
-notify-key row, the row rewritten). The clock starts at the later of "deadline index rebuilt"
+citizen step handles them in batches like any event (a notification per citizen, the row
+rewritten; a notify-key row only for a recipient the case's creation did not notify, as the
+rows carry the ids of the notify keys published then). The clock starts at the later of "deadline index rebuilt"
 and "data keys loaded" (log timestamps) and stops at the last notification's LogAppendTime.
 """
 

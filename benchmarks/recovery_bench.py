@@ -5,7 +5,8 @@ keys and rebuilds its deadline index; timed from process start to the later of t
 The topics are written directly, as a worker would have left them: each citizen's data key on
 ``<app_id>.internal.citizen-keys`` (wrapped by the development master key) and its row on
 ``<app_id>-citizens-changelog`` (``streams.citizen_rows.encode_row``: a clear header with the
-partition and the pending deadlines, then the state sealed with the citizen's key). Each
+partition, the pending deadlines and the ids of the notify keys published when the case was
+created, then the state sealed with the citizen's key). Each
 citizen has one open case with its whole lifecycle pending: the nine deadlines a new case sets.
 Their due dates are spread over 400 days from tomorrow on (citizen ``i`` shifted by
 ``i % 400`` days), so the deadline index holds the few due within its window and the rest stay
@@ -25,6 +26,9 @@ from benchmarks.common import Context, Figure, WorkerChild, case_created_batch
 __all__ = ["run"]
 
 
+_NOTIFIED_AT_CREATION: list[str] = []
+
+
 def _template(rule: str | None = None, whole: bool = False) -> tuple[dict[str, object], str]:
     """A new citizen's state with one open case, keeping one pending deadline (``rule``'s, or the
     first), or with ``whole`` all of them."""
@@ -41,7 +45,10 @@ def _template(rule: str | None = None, whole: bool = False) -> tuple[dict[str, o
     now = datetime.now(UTC)
     admitted = admit(Codec.default().encode(event), Codec.default(), DEV_PSEUDONYM_KEY, now, "dfdg.case-created")
     assert isinstance(admitted, Admitted)
-    state = process(CitizenState(citizen_key=admitted.citizen_key), admitted.event, now).state
+    outcome = process(CitizenState(citizen_key=admitted.citizen_key), admitted.event, now)
+    state = outcome.state
+    # Who the new case notified: the worker published their notify keys then, and its row says so.
+    _NOTIFIED_AT_CREATION[:] = sorted({d.recipient for d in outcome.deliveries})
     data = state_to_dict(state)
     pending = data["pending"]
     assert isinstance(pending, dict)
@@ -57,11 +64,14 @@ async def _write(ctx: Context, app_id: str, citizens: int, rule: str | None = No
     ``i`` has the key ``f"{i:032x}"``. Pending: ``rule``'s deadline (or the first) as the template
     has it, or with ``whole`` all of the case's, shifted by ``i % SPREAD_DAYS`` days from the
     earliest falling due tomorrow. A fresh worker loads every key, as in production."""
+    from dataclasses import replace
+
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import murmur2
 
     from schemas.topics import citizen_keys_topic
     from sinks.crypto import DataKey, MasterKey, seal
+    from sinks.notify_keys import notify_key_for
     from streams.citizen_rows import encode_row
     from streams.sealing import state_aad
     from streams.topics import TopicSpec, ensure_topics
@@ -87,8 +97,10 @@ async def _write(ctx: Context, app_id: str, citizens: int, rule: str | None = No
             header, template = variants[i % len(variants)][partition]
             state = template.replace(old_key, key).replace(cpr, fake_cpr).encode()
             data_key = DataKey.generate()
+            published = tuple(sorted(notify_key_for(data_key, r).key_id.hex() for r in _NOTIFIED_AT_CREATION))
             await producer.send(keys_topic, master.wrap(data_key, kb), key=f"{key}:{data_key.key_id.hex()}".encode())
-            await producer.send(table_topic, encode_row(header, seal(data_key, state, state_aad(key))), key=kb,
+            await producer.send(table_topic, encode_row(replace(header, published=published),
+                                                        seal(data_key, state, state_aad(key))), key=kb,
                                 partition=partition)
         await producer.flush()
     finally:
