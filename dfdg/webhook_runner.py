@@ -44,7 +44,7 @@ from sinks.webhook import Outcome, WebhookDispatcher, WebhookEndpoint, WebhookMe
 from sinks.webhook_retry import RetryPolicy, resolve_secret
 from sinks.webhook_store import FailedDeliveryStore
 from streams.kafka_auth import client_config
-from streams.keystore import UnknownKey
+from streams.keystore import KeysUnavailable, UnknownKey
 
 __all__ = ["StoreLocked", "WebhookRunner", "default_held_dir", "group_for", "lock_store"]
 
@@ -248,6 +248,12 @@ class _Feed:
                 body.update(await self._keys.personal(notification) or {})
             except UnknownKey:
                 log.info("webhooks.personal-gone", subscriber=self.sub.id, notification_id=notification.notification_id)
+            except KeysUnavailable:
+                # No answer about the citizen: the feed stops here, uncommitted, and is started
+                # again from its committed offset on the next registry poll.
+                log.warning("webhooks.keys-unavailable", subscriber=self.sub.id,
+                            notification_id=notification.notification_id)
+                raise
         return body
 
     async def _start_keys(self) -> None:

@@ -81,6 +81,7 @@ async def restore(consumer: AIOKafkaConsumer, parts: Sequence[PartitionRestore])
             if await consumer.position(tp) >= part.stop:
                 part.write((), part.stop - 1)
                 del todo[tp]
+                consumer.pause(tp)  # no more prefetching of what Faust's recovery reads itself
     return written
 
 
