@@ -29,13 +29,6 @@ from streams.origin import Origin, origin_headers, pack_envelope, strip_origin
 # no re-wrapping, so a KEK is not rotated by replacing its file).
 KEK_REFRESH_S = 60.0
 
-# Notify keys known to be on their recipient's key topic, remembered so that each is published
-# once rather than with every notification. A cache, not a registry: it is cleared when full
-# (and is empty after a restart), and a forgotten one is published again, which is harmless
-# (the same key under the same row key of a compacted topic). Unbounded, a million citizens
-# notified kept ~200 MiB of these.
-PUBLISHED_CACHE = 100_000
-
 __all__ = ["Sealer", "UnknownKey", "dead_letter_owner", "event_aad", "origin_aad", "state_aad"]
 
 
@@ -61,8 +54,6 @@ class Sealer:
     def __init__(self, keys: KeyStore, dev_mode: bool) -> None:
         self.keys = keys
         self._dev_mode = dev_mode
-        # Per citizen, the (recipient, notify key id) pairs published (see PUBLISHED_CACHE).
-        self._published: dict[str, set[tuple[str, bytes]]] = {}
         self._keks: dict[str, tuple[float, bytes]] = {}
 
     async def start(self) -> None:
@@ -108,24 +99,19 @@ class Sealer:
     # ---- notifications ----
 
     async def seal_personal(self, citizen: str, recipient: str, notification_id: str,
-                            personal: dict[str, str], in_row: set[str] | None = None) -> bytes:
+                            personal: dict[str, str], published: set[str]) -> bytes:
         """The personal part sealed for ``recipient``, its notify key published first unless
-        this worker published it since it started, or the citizen's row says it was
-        (``in_row``: the ids in the row, to which a newly published one is added)."""
+        ``published`` (the ids the citizen's row keeps, ``Citizen.published``) has it; a newly
+        published id is added there, and reaches the row with the batch, after the key row is
+        acknowledged. A key published twice (a batch replayed) is harmless: the same key under
+        the same row key of a compacted topic."""
         key = notify_key_for(await self.keys.key_for(citizen), recipient)
-        marker = (recipient, key.key_id)
-        published = self._published.get(citizen)
-        if (published is None or marker not in published) and (in_row is None or key.key_id.hex() not in in_row):
+        key_id = key.key_id.hex()
+        if key_id not in published:
             # Sent as a key row (first=True): acknowledged before the notification that needs it.
             wrapped = wrap_for_subscriber(self._kek(recipient), key, citizen, recipient)
             await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
-            if published is None:
-                if len(self._published) >= PUBLISHED_CACHE:
-                    self._published.clear()
-                published = self._published[citizen] = set()
-            published.add(marker)
-        if in_row is not None:
-            in_row.add(key.key_id.hex())
+            published.add(key_id)
         return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
 
     def _kek(self, recipient: str) -> bytes:
@@ -145,7 +131,6 @@ class Sealer:
             for key in data_keys:
                 derived = notify_key_for(key, recipient)
                 await self.keys.put(citizen, derived.key_id, None, topic=notify_keys_topic(recipient))
-                self._published.get(citizen, set()).discard((recipient, derived.key_id))
 
     async def shred(self, citizen: str) -> int:
         """Destroy the citizen's data keys; returns how many."""

@@ -12,21 +12,12 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from streams.bulk_restore import PartitionRestore, restore, rocksdict_writer
+from tests.streams.test_ingress_loop_kafka import _topic
 
 pytestmark = pytest.mark.kafka
-
-
-async def _topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
 
 
 async def _send(bootstrap: str, topic: str, rows: list[tuple[int, bytes, bytes | None]]) -> None:
@@ -75,7 +66,7 @@ async def _restore(bootstrap: str, store: Any, topic: str, starts: dict[int, int
 async def test_a_bulk_restore_holds_every_row_up_to_its_stop_and_the_offset_faust_goes_on_from(
         bootstrap: str, unique: str, tmp_path: Path) -> None:
     topic = f"changelog-{unique}"
-    await _topic(bootstrap, topic)
+    await _topic(bootstrap, topic, partitions=2)
     rows: list[tuple[int, bytes, bytes | None]] = [
         (i % 2, f"c{i:04d}".encode(), f"row-{i}".encode()) for i in range(3000)]
     rows += [(1, b"c0001", None), (0, b"c0002", b"row-2-again")]  # a tombstone and a newer row
@@ -103,7 +94,7 @@ async def test_a_restore_from_a_persisted_offset_reads_only_what_came_after(
         bootstrap: str, unique: str, tmp_path: Path) -> None:
     """A worker whose store survived (a restart, not a new machine) reads only the tail."""
     topic = f"changelog-{unique}"
-    await _topic(bootstrap, topic)
+    await _topic(bootstrap, topic, partitions=2)
     await _send(bootstrap, topic, [(0, f"k{i}".encode(), b"old") for i in range(100)])
     tp = TopicPartition(topic, 0)
     first_stop = (await _ends(bootstrap, [tp]))[tp]
@@ -130,7 +121,7 @@ async def test_a_restore_cut_short_leaves_the_store_and_its_offset_agreeing(
     """A rebalance cancels the restore between two runs of records: the store then holds exactly
     the records up to the offset it claims, so Faust's recovery goes on from there."""
     topic = f"changelog-{unique}"
-    await _topic(bootstrap, topic)
+    await _topic(bootstrap, topic, partitions=2)
     await _send(bootstrap, topic, [(0, f"k{i:05d}".encode(), b"x" * 200) for i in range(2000)])
     tp = TopicPartition(topic, 0)
     stop = (await _ends(bootstrap, [tp]))[tp]

@@ -23,7 +23,7 @@ class Sealer:
         self.sealed: list[tuple[str, dict[str, str]]] = []
 
     async def seal_personal(self, citizen: str, recipient: str, notification_id: str,
-                            personal: dict[str, str], in_row: set[str] | None = None) -> bytes:
+                            personal: dict[str, str], published: set[str]) -> bytes:
         self.sealed.append((recipient, dict(personal)))
         return b"sealed"
 
