@@ -147,7 +147,7 @@ async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opene
 
     replayed = 0
     async with Publisher(args.bootstrap) as publisher:
-        for x in letters:
+        for position, x in enumerate(letters):
             if x.header("dlq.value-dropped") == "true":
                 print(f"dead letter {x.offset}: its citizen has been deleted and its value was not kept; "
                       "nothing to replay")
@@ -168,7 +168,7 @@ async def _replay(args: argparse.Namespace, letters: list[Letter], opener: Opene
                 # command again replays it and the rest. The letters replayed before it go out
                 # again then, each with its event id, which the citizen step drops as seen.
                 print(f"dead letter {x.offset}: not replayed, the key topic could not be read in time; "
-                      f"it and the {len(letters) - letters.index(x) - 1} after it were left; run the same "
+                      f"it and the {len(letters) - position - 1} after it were left; run the same "
                       "command again")
                 print(f"replayed {replayed} dead letter(s) to their original topics")
                 return EX_TEMPFAIL
