@@ -120,7 +120,9 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType({
     E213_CREATED_BEFORE_BIRTH: "The case's creation date (occurred_at) is before the birth date in its CPR: one of "
                                "the two is wrong; checked before the age rule of R1.5.",
     E301_CITIZEN_DECEASED: "The citizen is deceased; no new facts are accepted (R7.3).",
-    E302_UNKNOWN_CASE: "The event names a case the pipeline does not know for this citizen.",
+    E302_UNKNOWN_CASE: "The event names a case the pipeline does not know for this citizen. Its topic and "
+                       "case-created's have no order between them, so it can come before its case: replay it "
+                       "once the case exists.",
     E303_CONTRACT_WITHOUT_GOAL: "The integration contract states neither an employment nor an education goal (R5.2).",
     E304_ABSENCE_NOT_DELETABLE: "The absence is unknown or of a type configured as not deletable (R6.2).",
     E305_DATA_AREA_CLOSED: "The data area has closed; nothing more is fetched for it (R2.3).",

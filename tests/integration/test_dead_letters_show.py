@@ -24,6 +24,7 @@ from dfdg.cmd_dead_letters import read_letters
 from dfdg.dead_letter_view import Letter
 from dfdg.jsonio import event_from_json
 from dfdg.publisher import Publisher
+from dfdg.subscriber import Subscriber
 from processors.reference import ERROR_CODES
 from schemas.codec import Codec
 from streams.pseudonym import citizen_key
@@ -117,6 +118,17 @@ async def test_dead_letters_show_opens_a_letter_masks_the_cpr_and_names_the_mean
     assert revealed["value"]["cpr"] == bad_cpr and revealed["key"] == bad_cpr
 
 
+async def _until_the_jobcentre_has_the_case(bootstrap: str, unique: str, key: str) -> None:
+    """The case's notification reached its jobcentre, so the worker knows the case. Its topic and
+    the contract's have no order between them: published at once, the contract can be handled
+    first and is then, rightly, an E302 unknown-case."""
+    async with Subscriber("jobcenter:851", bootstrap, group_id=f"jobcenter.851.show-{unique}") as sub:
+        for _ in range(60):
+            if [n async for n in sub.notifications(idle_timeout_s=1.0) if n.citizen_key == key]:
+                return
+    raise AssertionError("the case's notification never reached jobcenter:851")
+
+
 async def _drive_death_to_completion(bootstrap: str, cpr: str, app_id: str, inbox: Path,
                                      worker: WorkerProcess) -> None:
     """The archive-then-delete saga, as ``test_archive_saga`` drives it: the death is published,
@@ -145,6 +157,7 @@ async def test_dead_letters_show_says_a_deleted_citizens_letter_can_no_longer_be
                 "cpr": cpr, "case_id": _case_id(unique), "receiving_municipality": "851",
                 "jobcenter_municipality": "851", "contact_group": 27,
                 "handover_date": (date.today() + timedelta(days=30)).isoformat(), "cv_number": "CV"}))
+            await _until_the_jobcentre_has_the_case(bootstrap, unique, citizen_key(DEV_PSEUDONYM_KEY, cpr))
             # E303, rejected after the door: the letter is sealed with the citizen's key.
             await publisher.publish(event_from_json("contract-concluded", {
                 "cpr": cpr, "case_id": _case_id(unique), "concluded_date": date.today().isoformat()}))
