@@ -26,6 +26,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
+from streams.crash_points import CrashPoints
 from streams.kafka_auth import client_config
 from streams.logs import get_logger
 
@@ -128,6 +129,7 @@ class BulkRecovery(Recovery):
 
     async def _restore_in_bulk(self, tps: set[TP], destination: dict[TP, int | None]) -> None:
         parts: list[PartitionRestore] = []
+        crashes = CrashPoints()
         for tp in sorted(tps):
             table = self.tp_to_table.get(tp)
             write = rocksdict_writer(table.data, tp.partition) if table is not None else None
@@ -138,7 +140,7 @@ class BulkRecovery(Recovery):
             if start > highwater:
                 continue  # nothing new (or a store ahead of its topic, which Faust's own check reports)
             parts.append(PartitionRestore(TopicPartition(tp.topic, tp.partition), start, highwater + 1,
-                                          _recording(write, tp, destination)))
+                                          _recording(write, tp, destination, crashes)))
         if not parts:
             # No consumer for nothing: aiokafka's consumer stopped before its first turn of the
             # loop raises CancelledError from its stop (a task cancelled before it began).
@@ -159,12 +161,14 @@ class BulkRecovery(Recovery):
 _UNBOUNDED_STEPS = frozenset({BulkRecovery._build_offsets.__name__, "corowrapped"})
 
 
-def _recording(write: WriteRun, tp: TP, destination: dict[TP, int | None]) -> WriteRun:
+def _recording(write: WriteRun, tp: TP, destination: dict[TP, int | None], crashes: CrashPoints) -> WriteRun:
     """``write``, and then Faust's own idea of the partition's offset moved with it: a restore
     cut short by a rebalance leaves the two agreeing, as they did before it."""
     def run(records: Sequence[ConsumerRecord[bytes, bytes]], last_offset: int) -> None:
         write(records, last_offset)
         destination[tp] = last_offset
+        if records:
+            crashes.reached("mid-bulk-restore", records=len(records), partition=tp.partition, offset=last_offset)
 
     return run
 

@@ -12,6 +12,8 @@ lookup. The points, in the order a step reaches them:
     after-archive-delivery   package in the archive inbox, saga not yet written
     after-deletion-notices   deletion notices acknowledged, keys not yet shredded
     after-shred              keys shredded, erasure marker not yet written
+    mid-bulk-restore         at a start, one run of a changelog partition written to the
+                             store with its offset, the rest of the restore not yet read
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ __all__ = ["CRASH_ENV", "POINTS", "CrashPoints"]
 
 CRASH_ENV = "DFDG_TEST_CRASH_AT"
 POINTS = ("after-effects", "after-changelog", "after-state", "after-archive-delivery", "after-deletion-notices",
-          "after-shred")
+          "after-shred", "mid-bulk-restore")
 
 log = get_logger("dfdg.worker")
 
@@ -40,9 +42,14 @@ class CrashPoints:
         self._citizen = citizen
 
     async def at(self, point: str, citizen: str = "") -> None:
+        self.reached(point, citizen)
+
+    def reached(self, point: str, citizen: str = "", **facts: int) -> None:
+        """``at`` for code that cannot await (a write callback); ``facts`` are logged with the
+        crash, so a test can tell how far the worker got."""
         if point != self._point or (self._citizen and citizen != self._citizen):
             return
-        log.warning("test hook: crashing", point=point)
+        log.warning("test hook: crashing", point=point, **facts)
         os.kill(os.getpid(), signal.SIGKILL)
 
     def armed(self, point: str) -> bool:

@@ -114,6 +114,10 @@ class WorkerProcess:
             if sum(text in line for line in list(self.lines)) >= count:
                 return
             if self.proc is not None and self.proc.poll() is not None:
+                if self._reader is not None:
+                    self._reader.join(5)  # its last lines, the one looked for among them maybe
+                if sum(text in line for line in list(self.lines)) >= count:
+                    return
                 raise AssertionError(f"worker exited ({self.proc.returncode}) before {text!r}:\n" + self.tail())
             time.sleep(0.2)
         raise AssertionError(f"worker did not log {text!r} within {timeout_s}s:\n" + self.tail())
@@ -134,8 +138,9 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to commit or flush anything."""
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        self._pid_file().unlink(missing_ok=True)
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self._pid_file().unlink(missing_ok=True)  # also after a crash of its own (a crash point)
