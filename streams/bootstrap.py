@@ -51,6 +51,7 @@ from streams.door import Door
 from streams.faust_app import TableChangelog, TableRows, build_app, instance_id, table_partition_of
 from streams.ingress_loop import IngressLoop, door_group
 from streams.kafka_auth import client_config
+from streams.key_shelf import RocksWrappedKeys
 from streams.keystore import KeyStore
 from streams.logs import get_logger
 from streams.metrics import Metrics
@@ -61,7 +62,7 @@ from streams.saga_watch import SagaWatch
 from streams.sealing import Sealer
 from streams.settings import Settings
 from streams.step_policy import GC_THRESHOLDS, HANDOVER_WAIT_S, MAX_RECORD_BYTES
-from streams.store_policy import rocksdb_options
+from streams.store_policy import KEY_SHELF_BLOCK_CACHE, KEY_SHELF_WRITE_BUFFER, rocksdb_options
 from streams.topics import COMPACTED, INGRESS_TOPICS, ensure_topics, notify_topic_specs
 from streams.web import Readiness
 
@@ -96,7 +97,9 @@ def _outgoing(settings: Settings, metrics: Metrics) -> Outgoing:
     sender = KafkaSender(producer, MAX_RECORD_BYTES)
     # Crypto-shredding (docs/security.md): everything personal is sealed with the citizen's key.
     keys = KeyStore(settings.bootstrap, citizen_keys_topic(settings.app_id), MasterKey.from_env(settings.dev_mode),
-                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True),
+                    shelf=RocksWrappedKeys(settings.key_shelf_dir, KEY_SHELF_WRITE_BUFFER, KEY_SHELF_BLOCK_CACHE),
+                    opened=settings.key_cache_citizens)
     sealer = Sealer(keys, settings.dev_mode)
     return Outgoing(producer, sender, sealer, DeadLetters(sender, sealer, metrics, settings.app_id))
 

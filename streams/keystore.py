@@ -7,6 +7,9 @@ keeps both rows), and every ciphertext names the key id it was sealed with.
 
 Shredding writes a tombstone for each of the citizen's rows: compaction then removes the
 wrapped keys from the log, and every sealed copy anywhere becomes unreadable.
+
+The rows are kept wrapped (``streams.key_shelf``: in a dict, or the worker's own RocksDB) and
+only a bounded number of citizens' keys opened, so memory does not grow with the citizens.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sinks.crypto import DataKey, MasterKey
 from streams.kafka_auth import client_config
+from streams.key_shelf import InMemoryWrappedKeys, OpenedKeys, WrappedKeys, decode_entries, encode_entries
 from streams.logs import get_logger
 from streams.outbox import Outbox
 
-__all__ = ["ERASED_ROW", "KEY_WAIT_S", "KeyStore", "KeyTopic", "KeysUnavailable", "UnknownKey"]
+__all__ = ["ERASED_ROW", "KEY_WAIT_S", "OPENED_CITIZENS", "KeyStore", "KeyTopic", "KeysUnavailable", "UnknownKey"]
 
 # The key-id part of the row that marks a citizen as deleted after death.
 ERASED_ROW = "erased"
@@ -41,6 +45,10 @@ class KeysUnavailable(RuntimeError):
 
 # How long a missing key is looked for in the key topic before the broker is blamed.
 KEY_WAIT_S = 30.0
+
+# How many citizens' keys a tool keeps opened; the worker's bound is a setting
+# (``DFDG_KEY_CACHE_CITIZENS``, streams.store_policy).
+OPENED_CITIZENS = 100_000
 
 
 Unwrap = Callable[[str, bytes], DataKey]
@@ -61,19 +69,23 @@ def _unpack(packed: bytes) -> list[DataKey]:
 
 
 class KeyTopic:
-    """Reads a compacted topic of wrapped data keys (rows ``<citizen key>:<key id hex>``) into
-    memory and keeps following it; a tombstone forgets the key."""
+    """Reads a compacted topic of wrapped data keys (rows ``<citizen key>:<key id hex>``) and
+    keeps following it; a tombstone forgets the key. The rows are kept wrapped in ``shelf``,
+    and the keys of the ``opened`` citizens used last are kept opened."""
 
-    def __init__(self, bootstrap: str, topic: str, unwrap: Unwrap) -> None:
+    def __init__(self, bootstrap: str, topic: str, unwrap: Unwrap, shelf: WrappedKeys | None = None,
+                 opened: int = OPENED_CITIZENS) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._unwrap = unwrap
-        # Per citizen, its keys packed in one bytes value (``_pack``): a dict of DataKey objects
-        # per citizen took ~540 bytes a citizen, this ~230 (a million citizens: ~230 MiB).
-        self._keys: dict[str, bytes] = {}
-        # Citizens deleted after death (R7.3): their ``<citizen key>:erased`` rows outlive the
-        # tombstones of their keys, so no worker ever makes them a new key.
-        self._erased: set[str] = set()
+        # Per citizen its wrapped keys; citizens deleted after death (R7.3) are marked there too:
+        # their ``<citizen key>:erased`` rows outlive the tombstones of their keys, so no worker
+        # ever makes them a new key.
+        self._shelf: WrappedKeys = shelf if shelf is not None else InMemoryWrappedKeys()
+        # Per citizen, its keys opened and packed in one bytes value (``_pack``).
+        self._opened = OpenedKeys(opened)
+        # A topic wrapped with another master key is refused when read, not at the first use.
+        self._unwrap_checked = False
         self._consumer: AIOKafkaConsumer | None = None
         self._follow: asyncio.Task[None] | None = None
         # Set once the topic has been read to its end, or found not to exist yet: the worker can
@@ -85,7 +97,7 @@ class KeyTopic:
         self._arrived = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._shelf)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
@@ -120,6 +132,7 @@ class KeyTopic:
                 await self._follow
         if self._consumer:
             await self._consumer.stop()
+        self._shelf.close()
 
     async def ready(self) -> None:
         await self._loaded.wait()
@@ -139,37 +152,73 @@ class KeyTopic:
             self._apply(await self._consumer.getmany(timeout_ms=1000))
 
     def _apply(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        changed: dict[str, list[tuple[bytes, bytes]]] = {}
+        erased: list[str] = []
         for records in batch.values():
             for record in records:
                 citizen, _, key_hex = record.key.decode().partition(":")
                 if key_hex == ERASED_ROW:
-                    self._erased.add(citizen)
-                    self._keys.pop(citizen, None)
+                    erased.append(citizen)
+                    changed[citizen] = []
                     continue
-                if record.value is None:
-                    self._forget(citizen, bytes.fromhex(key_hex))
-                    continue
-                self._keep(citizen, self._unwrap(citizen, record.value))
+                key_id = bytes.fromhex(key_hex)
+                held = changed[citizen] if citizen in changed else decode_entries(self._shelf.get(citizen))
+                held = [entry for entry in held if entry[0] != key_id]
+                if record.value is not None:
+                    self._check_unwrap(citizen, record.value)
+                    held.append((key_id, record.value))
+                changed[citizen] = held
+        if changed:
+            self._shelf.write({citizen: encode_entries(held) for citizen, held in changed.items()})
+            for citizen in changed:
+                self._opened.drop(citizen)
+        if erased:
+            self._shelf.mark_erased(erased)
         if batch:
             self._arrived.set()
             self._arrived = asyncio.Event()
 
-    def _keep(self, citizen: str, key: DataKey) -> None:
-        others = [k for k in _unpack(self._keys.get(citizen, b"")) if k.key_id != key.key_id]
-        self._keys[citizen] = _pack([*others, key])
+    def _check_unwrap(self, citizen: str, wrapped: bytes) -> None:
+        """The first row read is opened at once: a wrong master key (or subscriber key) fails the
+        start, as it always did, not each step that later needs a key."""
+        if not self._unwrap_checked:
+            self._unwrap(citizen, wrapped)
+            self._unwrap_checked = True
+
+    def _packed(self, citizen: str) -> bytes:
+        """The citizen's keys opened and packed, from the opened ones or the shelf."""
+        packed = self._opened.get(citizen)
+        if packed is None:
+            held = self._shelf.get(citizen)
+            if not held:
+                return b""
+            packed = _pack(self._unwrap(citizen, wrapped) for _, wrapped in decode_entries(held))
+            self._opened.put(citizen, packed)
+        return packed
+
+    def _keep_all(self, created: Iterable[tuple[str, DataKey, bytes]]) -> None:
+        """Keys made here, their rows acknowledged: kept wrapped, and opened for their first use."""
+        changes: dict[str, bytes] = {}
+        for citizen, key, wrapped in created:
+            packed = _pack([key])  # checks the key's shape before anything is kept
+            held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key.key_id]
+            changes[citizen] = encode_entries([*held, (key.key_id, wrapped)])
+            if held:
+                self._opened.drop(citizen)
+            else:
+                self._opened.put(citizen, packed)
+        self._shelf.write(changes)
 
     def _forget(self, citizen: str, key_id: bytes) -> None:
-        kept = [k for k in _unpack(self._keys.get(citizen, b"")) if k.key_id != key_id]
-        if kept:
-            self._keys[citizen] = _pack(kept)
-        else:
-            self._keys.pop(citizen, None)
+        held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key_id]
+        self._shelf.write({citizen: encode_entries(held)})
+        self._opened.drop(citizen)
 
     def is_erased(self, citizen: str) -> bool:
-        return citizen in self._erased
+        return self._shelf.is_erased(citizen)
 
     def known(self, citizen: str) -> DataKey | None:
-        packed = self._keys.get(citizen)
+        packed = self._packed(citizen)
         if not packed:
             return None
         if len(packed) == _PACKED:
@@ -177,10 +226,10 @@ class KeyTopic:
         return min(_unpack(packed), key=lambda k: k.key_id)
 
     def all_for(self, citizen: str) -> list[DataKey]:
-        return _unpack(self._keys.get(citizen, b""))
+        return _unpack(self._packed(citizen))
 
     def _by_id(self, citizen: str, key_id: bytes) -> DataKey | None:
-        return next((k for k in _unpack(self._keys.get(citizen, b"")) if k.key_id == key_id), None)
+        return next((k for k in _unpack(self._packed(citizen)) if k.key_id == key_id), None)
 
     async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = KEY_WAIT_S) -> DataKey:
         """The key a value was sealed with.
@@ -243,8 +292,10 @@ class KeyStore(KeyTopic):
     processed again and gets a key again; a copy sealed with a key that never reached Kafka
     cannot be opened and is skipped. Tools without a worker write and wait."""
 
-    def __init__(self, bootstrap: str, topic: str, master: MasterKey, send: Send | None = None) -> None:
-        super().__init__(bootstrap, topic, lambda citizen, wrapped: master.unwrap(wrapped, citizen.encode()))
+    def __init__(self, bootstrap: str, topic: str, master: MasterKey, send: Send | None = None,
+                 shelf: WrappedKeys | None = None, opened: int = OPENED_CITIZENS) -> None:
+        super().__init__(bootstrap, topic, lambda citizen, wrapped: master.unwrap(wrapped, citizen.encode()),
+                         shelf, opened)
         self._master = master
         self._send = send
         self._producer: AIOKafkaProducer | None = None
@@ -273,20 +324,20 @@ class KeyStore(KeyTopic):
     async def ensure(self, citizens: Iterable[str]) -> int:
         """Make sure each citizen has a data key, creating the missing ones in one round trip:
         a new key is used only after the broker has acknowledged its row. Returns how many."""
-        wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None and c not in self._erased]
+        wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None and not self.is_erased(c)]
         if not wanted:
             return 0
         async with self._lock:
-            created: list[tuple[str, DataKey]] = []
+            created: list[tuple[str, DataKey, bytes]] = []
             with Outbox() as box:
                 for citizen in wanted:
                     if self.known(citizen) is None:
                         key = DataKey.generate()
-                        await self.put(citizen, key.key_id, self._master.wrap(key, citizen.encode()))
-                        created.append((citizen, key))
+                        wrapped = self._master.wrap(key, citizen.encode())
+                        await self.put(citizen, key.key_id, wrapped)
+                        created.append((citizen, key, wrapped))
                 await box.acknowledged()
-            for citizen, key in created:
-                self._keep(citizen, key)
+            self._keep_all(created)
             return len(created)
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
@@ -307,5 +358,5 @@ class KeyStore(KeyTopic):
             await self.put(citizen, key_id, None)
             self._forget(citizen, key_id)
         await self._write(self._topic, f"{citizen}:{ERASED_ROW}".encode(), ERASED_ROW.encode())
-        self._erased.add(citizen)
+        self._shelf.mark_erased([citizen])
         return len(keys)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from processors.archive_retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from sinks.config import ConfigError, dev_mode
-from streams.store_policy import DEFAULT_ROCKSDB_MEMORY_MB, MIN_PARTITION_SHARE_MB
+from streams.store_policy import DEFAULT_KEY_CACHE_CITIZENS, DEFAULT_ROCKSDB_MEMORY_MB, MIN_PARTITION_SHARE_MB
 
 __all__ = ["ROLES", "ConfigError", "Settings", "dev_mode"]
 
@@ -40,6 +40,8 @@ class Settings:
     archive_retry: RetryPolicy = DEFAULT_RETRY_POLICY
     # What the RocksDB stores may take in all (streams.store_policy).
     rocksdb_memory_mb: int = DEFAULT_ROCKSDB_MEMORY_MB
+    # How many citizens' data keys are kept opened (streams.store_policy); the rest stay wrapped.
+    key_cache_citizens: int = DEFAULT_KEY_CACHE_CITIZENS
     # Which steps this process runs (ROLES): both, or one of them in a process of its own.
     role: str = "all"
 
@@ -68,7 +70,14 @@ class Settings:
             rocksdb_memory_mb=_rocksdb_memory_mb(_env("DFDG_ROCKSDB_MEMORY_MB", str(DEFAULT_ROCKSDB_MEMORY_MB)),
                                                  partitions),
             role=_role(_env("DFDG_ROLE", "all")),
+            key_cache_citizens=_key_cache_citizens(_env("DFDG_KEY_CACHE_CITIZENS", str(DEFAULT_KEY_CACHE_CITIZENS))),
         )
+
+    @property
+    def key_shelf_dir(self) -> Path:
+        """The worker's copy of its key topic (streams.key_shelf), one per role: a door and the
+        steps may share a data directory."""
+        return self.data_dir / f"data-keys-{self.role}"
 
 
 # "all": the door and the citizen step in one process (the default, and what a small deployment
@@ -81,6 +90,16 @@ def _role(value: str) -> str:
     if value not in ROLES:
         raise ConfigError(f"DFDG_ROLE must be one of {', '.join(ROLES)}, not {value!r}")
     return value
+
+
+def _key_cache_citizens(value: str) -> int:
+    try:
+        citizens = int(value)
+    except ValueError:
+        citizens = 0
+    if citizens < 1:
+        raise ConfigError(f"DFDG_KEY_CACHE_CITIZENS must be a whole number of citizens, at least 1, not {value!r}")
+    return citizens
 
 
 def _rocksdb_memory_mb(value: str, partitions: int) -> int:

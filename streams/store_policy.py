@@ -16,7 +16,8 @@ and the allocator's overhead come on top.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_ROCKSDB_MEMORY_MB", "MIN_PARTITION_SHARE_MB", "rocksdb_options"]
+__all__ = ["DEFAULT_KEY_CACHE_CITIZENS", "DEFAULT_ROCKSDB_MEMORY_MB", "KEY_SHELF_BLOCK_CACHE", "KEY_SHELF_WRITE_BUFFER",
+           "MIN_PARTITION_SHARE_MB", "rocksdb_options"]
 
 MIB = 1024 * 1024
 # 256 MiB: the citizens table's working set (the rows a day's events touch) is a small part of
@@ -42,3 +43,14 @@ def rocksdb_options(budget_mb: int, partitions: int) -> dict[str, int]:
         "block_cache_compressed_size": 0,
         "target_file_size_base": max(MIN_WRITE_BUFFER, share // 4),
     }
+
+
+# The worker's copy of its key topic (streams.key_shelf), wrapped keys in a RocksDB of its own,
+# outside the budget above: two write buffers and a block cache, 32 MiB at most. Reads that
+# miss the cache (a citizen whose key is not opened) hit the OS page cache.
+KEY_SHELF_WRITE_BUFFER = 8 * MIB
+KEY_SHELF_BLOCK_CACHE = 16 * MIB
+# How many citizens' data keys the worker keeps opened (DFDG_KEY_CACHE_CITIZENS), ~250 bytes
+# each: 100,000 is ~25 MiB and more citizens than a working day's events touch. Any other citizen
+# costs one read of the shelf and one unwrap (a few microseconds) when next needed.
+DEFAULT_KEY_CACHE_CITIZENS = 100_000

@@ -52,4 +52,4 @@ async def test_a_key_held_here_is_found_without_reading_the_topic() -> None:
 def test_a_key_that_is_not_48_bytes_is_refused() -> None:
     store = _store()
     with pytest.raises(ValueError, match="16-byte id and a 32-byte secret"):
-        store._keep("c-3", DataKey(b"short", b"x" * 32))
+        store._keep_all([("c-3", DataKey(b"short", b"x" * 32), b"wrapped")])

@@ -17,9 +17,10 @@ def _sealer() -> tuple[Sealer, list[tuple[str, bytes, Any]]]:
     async def send(topic: str, row: bytes, value: bytes | None) -> None:
         rows.append((topic, row, value))
 
-    keys = KeyStore("unused:9092", "keys", MasterKey(MasterKey.DEV_KEY), send=send)
-    for citizen in ("c-1", "c-2"):
-        keys._keep(citizen, DataKey.generate())
+    master = MasterKey(MasterKey.DEV_KEY)
+    keys = KeyStore("unused:9092", "keys", master, send=send)
+    made = [(citizen, DataKey.generate()) for citizen in ("c-1", "c-2")]
+    keys._keep_all([(citizen, key, master.wrap(key, citizen.encode())) for citizen, key in made])
     return Sealer(keys, dev_mode=True), rows
 
 

@@ -1,0 +1,133 @@
+"""Where the key topic's rows are kept (``streams.key_shelf``, issue 15: the data keys cached
+with a bound, not all held): wrapped in a dict or the worker's own RocksDB, a bounded number of
+citizens' keys opened, shredding reaching the shelf, a wrong master key refused on reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sinks.crypto import CryptoError, DataKey, MasterKey
+from streams.key_shelf import InMemoryWrappedKeys, OpenedKeys, RocksWrappedKeys, decode_entries, encode_entries
+from streams.keystore import KeyStore, KeyTopic
+
+MASTER = MasterKey(MasterKey.DEV_KEY)
+MIB = 1024 * 1024
+
+
+@dataclass
+class _Row:
+    key: bytes
+    value: bytes | None
+
+
+def _row(citizen: str, key: DataKey, master: MasterKey = MASTER) -> _Row:
+    return _Row(f"{citizen}:{key.key_id.hex()}".encode(), master.wrap(key, citizen.encode()))
+
+
+def _rocks(path: Path) -> RocksWrappedKeys:
+    return RocksWrappedKeys(path, 4 * MIB, 8 * MIB)
+
+
+def test_entries_round_trip_with_wrapped_keys_of_any_length() -> None:
+    entries = [(b"a" * 16, b"x" * 76), (b"b" * 16, b""), (b"c" * 16, b"y" * 300)]
+    assert decode_entries(encode_entries(entries)) == entries
+    assert decode_entries(b"") == []
+    with pytest.raises(ValueError, match="16 bytes"):
+        encode_entries([(b"short", b"x")])
+
+
+@pytest.mark.parametrize("shelf", ["memory", "rocksdb"])
+def test_a_shelf_holds_replaces_and_removes_rows_and_counts_citizens(shelf: str, tmp_path: Path) -> None:
+    keys = InMemoryWrappedKeys() if shelf == "memory" else _rocks(tmp_path / "keys")
+    keys.write({"c-1": b"one", "c-2": b"two"})
+    keys.write({"c-1": b"uno", "c-3": b""})  # a citizen never held, removed: no change
+    assert (keys.get("c-1"), keys.get("c-2"), keys.get("c-3"), len(keys)) == (b"uno", b"two", b"", 2)
+    keys.write({"c-2": b""})
+    keys.mark_erased(["c-2"])
+    assert keys.get("c-2") == b"" and keys.is_erased("c-2") and not keys.is_erased("c-1") and len(keys) == 1
+    keys.close()
+
+
+def test_the_rocksdb_shelf_is_a_copy_of_the_topic_emptied_when_opened_and_removed_when_closed(
+        tmp_path: Path) -> None:
+    """Rebuilt from the topic at every start: a key shredded while the worker was down is never
+    found in what an earlier run left (a crash leaves the directory; the next start empties it)."""
+    first = _rocks(tmp_path / "keys")
+    first.write({"c-1": b"one"})
+    first.mark_erased(["c-2"])
+    first._db.close()  # as a crash leaves it: not closed through the shelf
+    again = _rocks(tmp_path / "keys")
+    assert again.get("c-1") == b"" and not again.is_erased("c-2") and len(again) == 0
+    again.close()
+    assert not (tmp_path / "keys").exists()
+
+
+def test_opened_keys_keep_the_citizens_used_last_within_their_bound() -> None:
+    opened = OpenedKeys(2)
+    opened.put("a", b"1")
+    opened.put("b", b"2")
+    assert opened.get("a") == b"1"  # used: now the most recent
+    opened.put("c", b"3")
+    assert (opened.get("b"), opened.get("a"), opened.get("c"), len(opened)) == (None, b"1", b"3", 2)
+    with pytest.raises(ValueError):
+        OpenedKeys(0)
+
+
+def _counting_topic(shelf: InMemoryWrappedKeys | RocksWrappedKeys, bound: int) -> tuple[KeyTopic, list[str]]:
+    opened: list[str] = []
+
+    def unwrap(citizen: str, wrapped: bytes) -> DataKey:
+        opened.append(citizen)
+        return MASTER.unwrap(wrapped, citizen.encode())
+
+    return KeyTopic("unused:9092", "keys", unwrap, shelf, opened=bound), opened
+
+
+@pytest.mark.parametrize("shelf", ["memory", "rocksdb"])
+def test_every_key_is_found_while_only_the_bound_is_held_opened(shelf: str, tmp_path: Path) -> None:
+    topic, unwrapped = _counting_topic(InMemoryWrappedKeys() if shelf == "memory" else _rocks(tmp_path / "k"), 3)
+    made = {f"c-{i}": DataKey.generate() for i in range(10)}
+    topic._apply({"tp": [_row(c, k) for c, k in made.items()]})  # type: ignore[dict-item]
+    assert unwrapped == ["c-0"]  # only the first row is opened on reading: the master key is checked
+    for citizen, key in made.items():
+        assert topic.known(citizen) == key and topic.all_for(citizen) == [key]
+    assert len(topic._opened) == 3 and len(topic) == 10
+    unwrapped.clear()
+    assert topic.known("c-9") == made["c-9"] and unwrapped == []  # held opened: not unwrapped again
+    assert topic.known("c-0") == made["c-0"] and unwrapped == ["c-0"]  # evicted: unwrapped once more
+    # A row for a citizen held opened replaces what is held: the next use sees both keys.
+    second = DataKey.generate()
+    topic._apply({"tp": [_row("c-9", second)]})  # type: ignore[dict-item]
+    assert sorted(topic.all_for("c-9"), key=lambda k: k.key_id) == sorted([made["c-9"], second],
+                                                                          key=lambda k: k.key_id)
+    topic._shelf.close()
+
+
+@pytest.mark.parametrize("shelf", ["memory", "rocksdb"])
+async def test_shredding_removes_the_key_from_the_shelf_and_the_opened_keys(shelf: str, tmp_path: Path) -> None:
+    rows: list[tuple[str, bytes, bytes | None]] = []
+
+    async def send(topic: str, row: bytes, value: bytes | None) -> None:
+        rows.append((topic, row, value))
+
+    wrapped_keys = InMemoryWrappedKeys() if shelf == "memory" else _rocks(tmp_path / "k")
+    store = KeyStore("unused:9092", "keys", MASTER, send=send, shelf=wrapped_keys, opened=10)
+    key = await store.key_for("c-1")
+    assert store.known("c-1") == key and wrapped_keys.get("c-1")
+    assert await store.shred("c-1") == 1
+    assert store.known("c-1") is None and store.is_erased("c-1") and wrapped_keys.get("c-1") == b""
+    assert await store.ensure(["c-1"]) == 0  # erased: no new key, ever (R7.3)
+    # The key's row, its tombstone, the erased row: the topic says the same.
+    assert rows[0][2] is not None and [r[2] for r in rows[1:]] == [None, b"erased"]
+    wrapped_keys.close()
+
+
+def test_a_topic_wrapped_with_another_master_key_is_refused_when_read(tmp_path: Path) -> None:
+    other = MasterKey(bytes(32))
+    topic, _ = _counting_topic(_rocks(tmp_path / "k"), 3)
+    with pytest.raises(CryptoError):
+        topic._apply({"tp": [_row("c-1", DataKey.generate(), other)]})  # type: ignore[dict-item]
+    topic._shelf.close()
