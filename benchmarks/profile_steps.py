@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import case_created_batch
@@ -68,6 +70,7 @@ def _build() -> tuple[Any, Any, _AckingProducer]:
     from streams.dead_letters import DeadLetters
     from streams.deadlines import DeadlineIndex
     from streams.door import Door
+    from streams.key_shelf import RocksWrappedKeys
     from streams.keystore import KeyStore
     from streams.metrics import Metrics
     from streams.outbox import KafkaSender
@@ -75,12 +78,16 @@ def _build() -> tuple[Any, Any, _AckingProducer]:
     from streams.saga_watch import SagaWatch
     from streams.sealing import Sealer
     from streams.settings import DEV_PSEUDONYM_KEY
+    from streams.store_policy import KEY_SHELF_BLOCK_CACHE, KEY_SHELF_WRITE_BUFFER
 
     _ = datetime.now(UTC)
     producer = _AckingProducer()
     sender = KafkaSender(producer, 1_000_000)
+    # The worker's own key shelf (a RocksDB copy of the key topic), as in streams.bootstrap.
     keys = KeyStore("unused:9092", "profile-keys", MasterKey.from_env(True),
-                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True))
+                    send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True),
+                    shelf=RocksWrappedKeys(Path(tempfile.mkdtemp(prefix="profile-keys-")), KEY_SHELF_WRITE_BUFFER,
+                                           KEY_SHELF_BLOCK_CACHE))
     keys._loaded.set()  # no topic to read: every citizen is new
     sealer = Sealer(keys, True)
     codec, metrics, clock = Codec.default(), Metrics(), SystemClock()

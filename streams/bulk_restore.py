@@ -17,7 +17,7 @@ not RocksDB through ``rocksdict`` (the in-memory one in a test, say) is left to 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,20 +26,19 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
+from streams.changelog_runs import WriteRun, rocksdict_writer
 from streams.crash_points import CrashPoints
 from streams.kafka_auth import client_config
 from streams.logs import get_logger
+from streams.standby_follower import StandbyFollower, StandbyPart
 
-__all__ = ["BulkRecovery", "BulkTableManager", "PartitionRestore", "restore"]
+__all__ = ["BulkRecovery", "BulkTableManager", "PartitionRestore", "WriteRun", "restore", "rocksdict_writer"]
 
 log = get_logger("dfdg.restore")
 
 # Bigger fetches than the consumer's default 1 MiB a partition: a restore reads whole
 # partitions, and each round trip costs a turn of the event loop besides the broker's time.
 FETCH_PARTITION_BYTES = 8 * 1024 * 1024
-
-WriteRun = Callable[[Sequence[ConsumerRecord[bytes, bytes]], int], None]
-
 
 @dataclass(frozen=True, slots=True)
 class PartitionRestore:
@@ -86,31 +85,53 @@ async def restore(consumer: AIOKafkaConsumer, parts: Sequence[PartitionRestore])
     return written
 
 
-def rocksdict_writer(store: Any, partition: int) -> WriteRun | None:
-    """How a run of changelog records goes into one partition of Faust's RocksDB store, or None
-    for a store this cannot write (not RocksDB through ``rocksdict``)."""
-    if not getattr(store, "use_rocksdict", False) or not hasattr(store, "offset_key"):
-        return None
-    from rocksdict import WriteBatch
-
-    db = store._db_for_partition(partition)  # the handle Faust opened when it was assigned
-    offset_key: bytes = store.offset_key
-
-    def write(records: Sequence[ConsumerRecord[bytes, bytes]], last_offset: int) -> None:
-        batch = WriteBatch(raw_mode=True)
-        for record in records:
-            if record.value is None:
-                batch.delete(record.key)
-            else:
-                batch.put(record.key, record.value)
-        batch.put(offset_key, str(last_offset).encode())
-        db.write(batch)
-
-    return write
-
-
 class BulkRecovery(Recovery):
-    """Faust's recovery, with the active partitions of RocksDB tables restored in bulk first."""
+    """Faust's recovery, with the active partitions of RocksDB tables restored in bulk first,
+    and the standby partitions followed in bulk (``streams.standby_follower``), not by Faust."""
+
+    _follower: StandbyFollower | None = None
+    _standbys: frozenset[TP] = frozenset()
+
+    def _standby_follower(self) -> StandbyFollower:
+        if self._follower is None:
+            self._follower = StandbyFollower(_bootstrap(self.app.conf.broker), client_config(), FETCH_PARTITION_BYTES)
+        return self._follower
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        # First thing in a rebalance, before Faust hands over or reopens any store partition.
+        self._standby_follower().stop()
+        super().on_partitions_revoked(revoked)
+
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
+        self._standby_follower().stop()
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        # Faust would follow each standby record by record; they are taken out of its hands
+        # (cleared in place: its recovery loop holds these very sets) and followed here instead,
+        # once the actives are recovered.
+        self._standbys = frozenset(self.standby_tps)
+        self.standby_tps.clear()
+        self.standbys_for_table.clear()
+        self.standby_offsets.clear()
+        self.standby_highwaters.clear()
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await super().on_recovery_completed(generation_id)
+        self._standby_follower().follow(self._standby_parts())
+
+    async def on_stop(self) -> None:
+        self._standby_follower().stop()
+        await super().on_stop()
+
+    def _standby_parts(self) -> dict[TopicPartition, StandbyPart]:
+        parts: dict[TopicPartition, StandbyPart] = {}
+        for tp in sorted(self._standbys):
+            table = self.tp_to_table.get(tp)
+            write = rocksdict_writer(table.data, tp.partition) if table is not None else None
+            if write is None:
+                continue
+            persisted = table.persisted_offset(tp)  # type: ignore[union-attr]
+            parts[TopicPartition(tp.topic, tp.partition)] = ((-1 if persisted is None else persisted) + 1, write)
+        return parts
 
     async def _build_offsets(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
         if title == "active" and tps:

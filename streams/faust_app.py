@@ -75,7 +75,7 @@ def build_app(settings: Settings) -> WorkerApp:
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
         broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         consumer_group_instance_id=instance_id(settings),
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         TableManager=BulkTableManager,
         broker_credentials=faust_credentials(),
     )

@@ -6,9 +6,10 @@ has them, wrapped by the master key, either in a dict (the operators' tools, a s
 in a local RocksDB (the worker, ``RocksWrappedKeys``), and ``OpenedKeys`` keeps a bounded
 number of citizens' keys opened, the most recently used.
 
-The RocksDB is a copy of the topic and nothing else: it is emptied at every start and the
-topic read into it again, so it never has to agree with anything but the topic, and a key
-shredded while the worker was down is never found in it. Deleting a row leaves its bytes in
+The RocksDB is a copy of the topic and nothing else: every start makes a new one and reads the
+topic into it, so it never has to agree with anything but the topic, and a key shredded while
+the worker was down is never found in it; the copies of processes that have ended are removed
+then. Deleting a row leaves its bytes in
 RocksDB's files until compaction, as a tombstoned row stays in the topic's log until the
 topic's own compaction: in both places the key is wrapped by the master key
 (docs/security.md).
@@ -16,11 +17,14 @@ topic's own compaction: in both places the key is wrapped by the master key
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 __all__ = ["InMemoryWrappedKeys", "OpenedKeys", "RocksWrappedKeys", "WrappedKeys", "decode_entries",
            "encode_entries"]
@@ -101,17 +105,25 @@ class InMemoryWrappedKeys:
 
 
 _KEYS, _ERASED = b"k:", b"e:"
+_LOCK = ".lock"
 
 
 class RocksWrappedKeys:
-    """The rows in a RocksDB of the worker's own, emptied when opened and when closed: a copy of
-    the topic, rebuilt from it at every start, so it needs no log of its own (no WAL)."""
+    """The rows in a RocksDB of this process's own: a copy of the topic, rebuilt from it at
+    every start, so it needs no log of its own (no WAL).
 
-    def __init__(self, path: Path, write_buffer_bytes: int, block_cache_bytes: int) -> None:
+    ``folder`` holds one copy per process, each in a directory of its own with a lock file the
+    process holds while it lives. Opening a copy removes the copies whose lock nobody holds
+    (processes that ended, however), never one in use: a process starting while another still
+    stops on the same data directory leaves that one's copy alone."""
+
+    def __init__(self, folder: Path, write_buffer_bytes: int, block_cache_bytes: int) -> None:
         from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
-        shutil.rmtree(path, ignore_errors=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove_unlocked(folder)
+        self._path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=folder))
+        self._lock = _hold(self._path / _LOCK)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         options.set_write_buffer_size(write_buffer_bytes)
@@ -120,12 +132,16 @@ class RocksWrappedKeys:
         table.set_block_cache(Cache(block_cache_bytes))
         table.set_bloom_filter(10, False)  # most lookups are for new citizens: a miss, from memory
         options.set_block_based_table_factory(table)
-        self._path = path
-        self._db = Rdict(str(path), options)
+        self._db = Rdict(str(self._path / "db"), options)
         unlogged = WriteOptions()
         unlogged.disable_wal = True
         self._db.set_write_options(unlogged)
         self._count = 0
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def get(self, citizen: str) -> bytes:
         value: bytes | None = self._db.get(_KEYS + citizen.encode())
@@ -137,18 +153,24 @@ class RocksWrappedKeys:
         rows = [_KEYS + c.encode() for c in changes]
         before = self._db.get(rows)
         batch = WriteBatch(raw_mode=True)
+        counted = 0
         for row, old, value in zip(rows, before, changes.values(), strict=True):
             if value:
                 batch.put(row, value)
-                self._count += old is None
+                counted += old is None
             else:
                 batch.delete(row)
-                self._count -= old is not None
+                counted -= old is not None
         self._db.write(batch)
+        self._count += counted
 
     def mark_erased(self, citizens: Iterable[str]) -> None:
+        from rocksdict import WriteBatch
+
+        batch = WriteBatch(raw_mode=True)
         for citizen in citizens:
-            self._db.put(_ERASED + citizen.encode(), b"")
+            batch.put(_ERASED + citizen.encode(), b"")
+        self._db.write(batch)
 
     def is_erased(self, citizen: str) -> bool:
         return self._db.get(_ERASED + citizen.encode()) is not None
@@ -157,8 +179,33 @@ class RocksWrappedKeys:
         return self._count
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._db.close()
-        shutil.rmtree(self._path, ignore_errors=True)
+        shutil.rmtree(self._path)
+        self._lock.close()
+
+
+def _hold(lock_path: Path) -> IO[bytes]:
+    """The lock file, opened and locked for as long as it stays open (the process's life)."""
+    handle = lock_path.open("wb")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def _remove_unlocked(folder: Path) -> None:
+    """Remove the copies in ``folder`` that no live process holds."""
+    for copy in folder.iterdir():
+        if not copy.is_dir():
+            copy.unlink()  # not a copy: nothing of this module's is kept beside them
+            continue
+        try:
+            with (copy / _LOCK).open("ab") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(copy)
+        except BlockingIOError:
+            continue  # in use by a process that still runs
 
 
 class OpenedKeys:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from sinks.crypto import DataKey, MasterKey
+from sinks.crypto import CryptoError, DataKey, MasterKey
 from streams.kafka_auth import client_config
 from streams.key_shelf import InMemoryWrappedKeys, OpenedKeys, WrappedKeys, decode_entries, encode_entries
 from streams.logs import get_logger
@@ -62,6 +62,15 @@ def _pack(keys: Iterable[DataKey]) -> bytes:
     if len(packed) % _PACKED:
         raise ValueError("a data key is a 16-byte id and a 32-byte secret")
     return packed
+
+
+def _key_id(key_hex: str) -> bytes | None:
+    """A row name's key id (16 bytes, in hex), or None for a name that is not one."""
+    try:
+        key_id = bytes.fromhex(key_hex)
+    except ValueError:
+        return None
+    return key_id if len(key_id) == _ID else None
 
 
 def _unpack(packed: bytes) -> list[DataKey]:
@@ -132,6 +141,7 @@ class KeyTopic:
                 await self._follow
         if self._consumer:
             await self._consumer.stop()
+        self._read = False  # what was held is gone: a missing key no longer means a shredded one
         self._shelf.close()
 
     async def ready(self) -> None:
@@ -161,7 +171,11 @@ class KeyTopic:
                     erased.append(citizen)
                     changed[citizen] = []
                     continue
-                key_id = bytes.fromhex(key_hex)
+                key_id = _key_id(key_hex)
+                if key_id is None:
+                    log.warning("a key row with a malformed name was skipped", topic=self._topic,
+                                partition=record.partition, offset=record.offset)
+                    continue
                 held = changed[citizen] if citizen in changed else decode_entries(self._shelf.get(citizen))
                 held = [entry for entry in held if entry[0] != key_id]
                 if record.value is not None:
@@ -192,22 +206,29 @@ class KeyTopic:
             held = self._shelf.get(citizen)
             if not held:
                 return b""
-            packed = _pack(self._unwrap(citizen, wrapped) for _, wrapped in decode_entries(held))
+            try:
+                packed = _pack(self._unwrap(citizen, wrapped) for _, wrapped in decode_entries(held))
+            except CryptoError as exc:
+                # Not a shredded key (that has no row): a row this master key cannot open. Nothing
+                # can be said about the citizen until an operator has looked.
+                log.error("a data key row does not unwrap with this master key", topic=self._topic)
+                raise KeysUnavailable("a data key row of this citizen does not unwrap with this key") from exc
             self._opened.put(citizen, packed)
         return packed
 
-    def _keep_all(self, created: Iterable[tuple[str, DataKey, bytes]]) -> None:
+    def _keep_all(self, created: Sequence[tuple[str, DataKey, bytes]]) -> None:
         """Keys made here, their rows acknowledged: kept wrapped, and opened for their first use."""
         changes: dict[str, bytes] = {}
         for citizen, key, wrapped in created:
-            packed = _pack([key])  # checks the key's shape before anything is kept
+            _pack([key])  # checks the key's shape before anything is kept
             held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key.key_id]
             changes[citizen] = encode_entries([*held, (key.key_id, wrapped)])
-            if held:
+        self._shelf.write(changes)
+        for citizen, key, _ in created:
+            if len(decode_entries(changes[citizen])) > 1:
                 self._opened.drop(citizen)
             else:
-                self._opened.put(citizen, packed)
-        self._shelf.write(changes)
+                self._opened.put(citizen, _pack([key]))
 
     def _forget(self, citizen: str, key_id: bytes) -> None:
         held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key_id]

@@ -42,6 +42,8 @@ class Settings:
     rocksdb_memory_mb: int = DEFAULT_ROCKSDB_MEMORY_MB
     # How many citizens' data keys are kept opened (streams.store_policy); the rest stay wrapped.
     key_cache_citizens: int = DEFAULT_KEY_CACHE_CITIZENS
+    # Standby copies of each table partition on other workers (docs/operations.md, "Recovery").
+    standby_replicas: int = 0
     # Which steps this process runs (ROLES): both, or one of them in a process of its own.
     role: str = "all"
 
@@ -71,6 +73,7 @@ class Settings:
                                                  partitions),
             role=_role(_env("DFDG_ROLE", "all")),
             key_cache_citizens=_key_cache_citizens(_env("DFDG_KEY_CACHE_CITIZENS", str(DEFAULT_KEY_CACHE_CITIZENS))),
+            standby_replicas=_standby_replicas(_env("DFDG_STANDBY_REPLICAS", "0")),
         )
 
     @property
@@ -90,6 +93,14 @@ def _role(value: str) -> str:
     if value not in ROLES:
         raise ConfigError(f"DFDG_ROLE must be one of {', '.join(ROLES)}, not {value!r}")
     return value
+
+
+def _standby_replicas(value: str) -> int:
+    """0 (the default: a failover restores from the changelog, in bulk) to 2: each standby is a
+    whole copy of the table on another worker, kept up to date with its CPU."""
+    if value not in ("0", "1", "2"):
+        raise ConfigError(f"DFDG_STANDBY_REPLICAS must be 0, 1 or 2, not {value!r}")
+    return int(value)
 
 
 def _key_cache_citizens(value: str) -> int:

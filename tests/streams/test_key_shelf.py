@@ -11,7 +11,7 @@ import pytest
 
 from sinks.crypto import CryptoError, DataKey, MasterKey
 from streams.key_shelf import InMemoryWrappedKeys, OpenedKeys, RocksWrappedKeys, decode_entries, encode_entries
-from streams.keystore import KeyStore, KeyTopic
+from streams.keystore import KeyStore, KeysUnavailable, KeyTopic
 
 MASTER = MasterKey(MasterKey.DEV_KEY)
 MIB = 1024 * 1024
@@ -21,6 +21,8 @@ MIB = 1024 * 1024
 class _Row:
     key: bytes
     value: bytes | None
+    partition: int = 0
+    offset: int = 0
 
 
 def _row(citizen: str, key: DataKey, master: MasterKey = MASTER) -> _Row:
@@ -51,18 +53,27 @@ def test_a_shelf_holds_replaces_and_removes_rows_and_counts_citizens(shelf: str,
     keys.close()
 
 
-def test_the_rocksdb_shelf_is_a_copy_of_the_topic_emptied_when_opened_and_removed_when_closed(
-        tmp_path: Path) -> None:
+def test_each_rocksdb_copy_is_new_and_the_copies_of_ended_processes_are_removed(tmp_path: Path) -> None:
     """Rebuilt from the topic at every start: a key shredded while the worker was down is never
-    found in what an earlier run left (a crash leaves the directory; the next start empties it)."""
-    first = _rocks(tmp_path / "keys")
-    first.write({"c-1": b"one"})
-    first.mark_erased(["c-2"])
-    first._db.close()  # as a crash leaves it: not closed through the shelf
-    again = _rocks(tmp_path / "keys")
+    found in what an earlier run left. A copy still in use (a process on the same data directory
+    that has not ended yet) is left alone; one nobody holds (its process ended) is removed."""
+    folder = tmp_path / "keys"
+    live = _rocks(folder)
+    live.write({"c-1": b"one"})
+    crashed = _rocks(folder)
+    crashed.write({"c-1": b"one"})
+    crashed.mark_erased(["c-2"])
+    crashed._db.close()
+    crashed._lock.close()  # as a process that ended leaves it: its lock released, its files there
+    (folder / "left-over-file").write_bytes(b"x")
+    again = _rocks(folder)
     assert again.get("c-1") == b"" and not again.is_erased("c-2") and len(again) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live.path.name, again.path.name])
+    assert live.get("c-1") == b"one"  # the other process's copy still works
     again.close()
-    assert not (tmp_path / "keys").exists()
+    again.close()  # twice: harmless
+    assert not again.path.exists()
+    live.close()
 
 
 def test_opened_keys_keep_the_citizens_used_last_within_their_bound() -> None:
@@ -130,4 +141,19 @@ def test_a_topic_wrapped_with_another_master_key_is_refused_when_read(tmp_path: 
     topic, _ = _counting_topic(_rocks(tmp_path / "k"), 3)
     with pytest.raises(CryptoError):
         topic._apply({"tp": [_row("c-1", DataKey.generate(), other)]})  # type: ignore[dict-item]
+    topic._shelf.close()
+
+
+def test_a_row_that_does_not_unwrap_is_unavailable_not_shredded_and_a_malformed_name_is_skipped(
+        tmp_path: Path) -> None:
+    """Only the first row is opened on reading. A later row this master key cannot open is not a
+    shredded key (that has no row): asking for it raises ``KeysUnavailable``, never None, so no
+    tool calls the citizen deleted and no worker makes them a new key."""
+    topic, _ = _counting_topic(_rocks(tmp_path / "k"), 3)
+    good, bad = DataKey.generate(), DataKey.generate()
+    topic._apply({"tp": [_row("c-1", good), _Row(b"c-2:abcd", b"x"),  # type: ignore[dict-item]
+                         _row("c-3", bad, MasterKey(bytes(32)))]})
+    assert topic.known("c-1") == good and topic.known("c-2") is None
+    with pytest.raises(KeysUnavailable):
+        topic.known("c-3")
     topic._shelf.close()
