@@ -255,7 +255,9 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
         sagas.clear()
         # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
-        timer.rebuild(also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased))
+        if not await timer.rebuild_in_turns(
+                also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased)):
+            return  # another rebalance began meanwhile: its completion rebuilds and assigns
         if app.rebalancing_count == assigned_in[0]:
             await citizens.assign(owned_partitions())
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from processors.events import DeadlineDue
@@ -52,22 +52,38 @@ class DeadlineTimer:
         self._moving: asyncio.Task[None] | None = None
 
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
-        """The index from every row header; ``also`` sees each header on the way (one scan of
-        the table for everything rebuilt after a rebalance, not one per consumer)."""
-        horizon = self._clock.now().timestamp() + DEADLINE_WINDOW_S
-
-        def pending() -> Iterator[tuple[str, int, Iterable[Deadline], int]]:
-            for key, header, left_out in self._repo.window_headers(held_through(horizon)):
-                if also is not None:
-                    also(key, header)  # the saga and the marker; ``pending`` holds the window only
-                if not header.erased:
-                    yield key, header.partition, header.pending, left_out
-
+        """The index from every row header, in one go; ``also`` sees each header on the way (one
+        scan of the table for everything rebuilt after a rebalance, not one per consumer)."""
+        scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S)
         self._generation += 1
-        self._index.rebuild(pending(), horizon)
+        for _ in scan.read(self._repo, also):
+            pass
+        self._finish(scan)
+
+    async def rebuild_in_turns(self, also: Callable[[str, RowHeader], None] | None = None) -> bool:
+        """``rebuild``, reading ``MOVE_ROWS_PER_TURN`` headers per turn of the event loop: a
+        million rows take seconds, and the consumers' heartbeats, the door and the operator
+        pages go on meanwhile. Only while the steps are stopped (after a rebalance, before the
+        citizen loop is given its partitions): a row they wrote meanwhile would be missed. False,
+        and the index left not ready, when another rebalance began meanwhile (its own rebuild
+        follows)."""
+        scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S)
+        self.ready = False  # nothing fires from the index being replaced
+        self._generation += 1
+        generation = self._generation
+        for _ in scan.read(self._repo, also):
+            await asyncio.sleep(0)
+            if generation != self._generation:
+                log.info("deadline index rebuild stopped by a rebalance")
+                return False
+        self._finish(scan)
+        return True
+
+    def _finish(self, scan: _Scan) -> None:
+        self._index.rebuild(scan.held, scan.horizon, beyond=scan.left_out)
         self.ready = True
         log.info("deadline index rebuilt", pending=len(self._index), beyond_window=self._index.beyond,
-                 partitions=sorted(self._owned()))
+                 partitions=sorted(self._owned()), rows=scan.rows, seconds=round(time.monotonic() - scan.began, 3))
 
     def revoked(self) -> None:
         self.ready = False
@@ -128,3 +144,29 @@ class DeadlineTimer:
         self._index.end_move()
         log.info("deadline window moved", rows=len(keys), pending=len(self._index),
                  beyond_window=self._index.beyond, seconds=round(time.monotonic() - started, 3))
+
+
+class _Scan:
+    """One read of every row header for a rebuild: the rows with deadlines due within the
+    window (a few percent of them), and how many deadlines the others leave out."""
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self.held: list[tuple[str, int, tuple[Deadline, ...], int]] = []
+        self.left_out = 0
+        self.rows = 0
+        self.began = time.monotonic()
+
+    def read(self, repo: CitizenRepository, also: Callable[[str, RowHeader], None] | None) -> Iterator[None]:
+        """Reads the headers, yielding after every ``MOVE_ROWS_PER_TURN``."""
+        for key, header, left_out in repo.window_headers(held_through(self.horizon)):
+            self.rows += 1
+            if also is not None:
+                also(key, header)  # the saga and the marker; ``held`` keeps the window only
+            if not header.erased:
+                if header.pending:
+                    self.held.append((key, header.partition, header.pending, left_out))
+                else:
+                    self.left_out += left_out
+            if self.rows % MOVE_ROWS_PER_TURN == 0:
+                yield None

@@ -159,14 +159,14 @@ class DeadlineIndex:
             self._live.pop(citizen_key, None)
 
     def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline], int]],
-                horizon: float = math.inf) -> None:
+                horizon: float = math.inf, beyond: int = 0) -> None:
         """Everything from (citizen key, partition, pending deadlines, how many more are left
         out as due after ``held_through(horizon)``), e.g. the citizens' row headers, that fires
-        before ``horizon``; the rest is counted as beyond the window."""
+        before ``horizon``; the rest is counted as beyond the window, with ``beyond`` more
+        (left out of rows not passed here at all)."""
         self.clear()
         self.horizon = horizon
         entries: list[DueDeadline] = []
-        beyond = 0
         for key, partition, pending, left_out in citizens:
             pending = tuple(pending)
             held = self._held(pending)

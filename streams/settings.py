@@ -104,25 +104,24 @@ def _standby_replicas(value: str) -> int:
 
 
 def _key_cache_citizens(value: str) -> int:
+    return _at_least("DFDG_KEY_CACHE_CITIZENS", value, 1, "citizens")
+
+
+def _at_least(name: str, value: str, least: int, unit: str) -> int:
     try:
-        citizens = int(value)
+        number = int(value)
     except ValueError:
-        citizens = 0
-    if citizens < 1:
-        raise ConfigError(f"DFDG_KEY_CACHE_CITIZENS must be a whole number of citizens, at least 1, not {value!r}")
-    return citizens
+        number = least - 1
+    if number < least:
+        raise ConfigError(f"{name} must be a whole number of {unit}, at least {least}, not {value!r}")
+    return number
 
 
 def _rocksdb_memory_mb(value: str, partitions: int) -> int:
     """The RocksDB budget, at least 32 MiB and at least MIN_PARTITION_SHARE_MB for each of the
     table's DFDG_PARTITIONS partitions: below that each partition's floors (streams.store_policy)
     would take more than its share, and the stores more than the budget."""
-    try:
-        megabytes = int(value)
-    except ValueError:
-        megabytes = 0
-    if megabytes < 32:
-        raise ConfigError(f"DFDG_ROCKSDB_MEMORY_MB must be a whole number of MiB, at least 32, not {value!r}")
+    megabytes = _at_least("DFDG_ROCKSDB_MEMORY_MB", value, 32, "MiB")
     needed = MIN_PARTITION_SHARE_MB * partitions
     if megabytes < needed:
         raise ConfigError(

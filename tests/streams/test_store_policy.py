@@ -80,3 +80,26 @@ def test_the_worker_opens_its_citizens_table_with_the_budgets_options(monkeypatc
     assert store.rocksdb_options.block_cache_size == wanted["block_cache_size"] == 8 * MIB
     assert store.rocksdb_options.write_buffer_size == wanted["write_buffer_size"]
     assert store.rocksdb_options.max_write_buffer_number == 2
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DFDG_KEY_CACHE_CITIZENS", "0"), ("DFDG_KEY_CACHE_CITIZENS", "-5"), ("DFDG_KEY_CACHE_CITIZENS", "many"),
+    ("DFDG_KEY_CACHE_CITIZENS", ""), ("DFDG_STANDBY_REPLICAS", "3"), ("DFDG_STANDBY_REPLICAS", "-1"),
+    ("DFDG_STANDBY_REPLICAS", "one")])
+def test_a_key_cache_of_no_citizens_or_standbys_outside_0_to_2_are_refused_with_the_setting_named(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv("DFDG_DEV_MODE", "1")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env()
+
+
+def test_the_worker_keeps_its_keys_in_a_copy_of_its_own_and_asks_faust_for_the_standbys(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DFDG_DEV_MODE", "1")
+    monkeypatch.setenv("DFDG_STANDBY_REPLICAS", "1")
+    settings = replace(Settings.from_env(), data_dir=tmp_path, store="rocksdb://", partitions=2)
+    worker = build_worker(settings, SystemClock())
+    assert worker.app.conf.table_standby_replicas == 1
+    (copy,) = (tmp_path / "data-keys-all").iterdir()  # the key shelf's copy, made at build
+    assert (copy / ".lock").exists()
