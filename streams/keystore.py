@@ -358,8 +358,15 @@ class KeyStore(KeyTopic):
                         await self.put(citizen, key.key_id, wrapped)
                         created.append((citizen, key, wrapped))
                 await box.acknowledged()
-            self._keep_all(created)
-            return len(created)
+            # Erased meanwhile (the erased row arrived, or a saga here shredded them, while the
+            # rows were on their way): such a key is never used, and is tombstoned, so the
+            # topic keeps no key of a deleted citizen (R7.3).
+            for citizen, key, _ in created:
+                if self.is_erased(citizen):
+                    await self.put(citizen, key.key_id, None)
+            kept = [made for made in created if not self.is_erased(made[0])]
+            self._keep_all(kept)
+            return len(kept)
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:
         """Write one key row (``None``: a tombstone) to this topic or another key topic."""

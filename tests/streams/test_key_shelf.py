@@ -157,3 +157,24 @@ def test_a_row_that_does_not_unwrap_is_unavailable_not_shredded_and_a_malformed_
     with pytest.raises(KeysUnavailable):
         topic.known("c-3")
     topic._shelf.close()
+
+
+async def test_a_key_made_for_a_citizen_erased_while_its_row_was_on_its_way_is_tombstoned_not_kept(
+        tmp_path: Path) -> None:
+    """Another worker's saga erases the citizen while this one's new key row awaits its
+    acknowledgement: the key is never used, and its row is tombstoned (R7.3)."""
+    rows: list[tuple[str, bytes, bytes | None]] = []
+    wrapped_keys = _rocks(tmp_path / "k")
+
+    async def send(topic: str, row: bytes, value: bytes | None) -> None:
+        rows.append((topic, row, value))
+        if value is not None:
+            wrapped_keys.mark_erased(["c-1"])  # the erased row, read while the key row was sent
+
+    store = KeyStore("unused:9092", "keys", MASTER, send=send, shelf=wrapped_keys, opened=10)
+    assert await store.ensure(["c-1", "c-2"]) == 1
+    assert store.known("c-1") is None and store.is_erased("c-1") and store.known("c-2") is not None
+    made = {row: value for _, row, value in rows}
+    c1_rows = [row for row in made if row.startswith(b"c-1:")]
+    assert len(c1_rows) == 1 and made[c1_rows[0]] is None  # its row, then its tombstone
+    wrapped_keys.close()
