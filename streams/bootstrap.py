@@ -253,15 +253,20 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     @app.on_rebalance_complete.connect
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        # Only for the latest rebalance: an older one's recovery can complete while a newer one
+        # is under way, whose stores Faust hands over meanwhile.
+        rebalance = app.rebalancing_count
+        latest = lambda: app.rebalancing_count == rebalance == assigned_in[0]  # noqa: E731
+        if not latest():
+            log.info("table recovery of an older rebalance completed; its partitions are not read")
+            return
         sagas.clear()
         # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
         if not await timer.rebuild_in_turns(
-                also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased)):
+                also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased),
+                current=latest):
             return  # another rebalance began meanwhile: its completion rebuilds and assigns
-        if app.rebalancing_count == assigned_in[0]:
-            await citizens.assign(owned_partitions())
-        else:
-            log.info("table recovery of an older rebalance completed; its partitions are not read")
+        await citizens.assign(owned_partitions())
         operators.readiness.mark_assigned()
         operators.readiness.mark_recovered()
 

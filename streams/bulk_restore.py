@@ -91,6 +91,10 @@ class BulkRecovery(Recovery):
 
     _follower: StandbyFollower | None = None
     _standbys: frozenset[TP] = frozenset()
+    # Rebalances begun (revocations), and how many had begun when ``_standbys`` was taken: a
+    # recovery that completes after a newer rebalance began must not start the follower.
+    _revocations = 0
+    _standbys_at = -1
 
     def _standby_follower(self) -> StandbyFollower:
         if self._follower is None:
@@ -100,6 +104,7 @@ class BulkRecovery(Recovery):
     def on_partitions_revoked(self, revoked: Any) -> None:
         # First thing in a rebalance, before Faust hands over or reopens any store partition.
         self._standby_follower().stop()
+        self._revocations += 1
         super().on_partitions_revoked(revoked)
 
     async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
@@ -109,6 +114,7 @@ class BulkRecovery(Recovery):
         # (cleared in place: its recovery loop holds these very sets) and followed here instead,
         # once the actives are recovered.
         self._standbys = frozenset(self.standby_tps)
+        self._standbys_at = self._revocations
         self.standby_tps.clear()
         self.standbys_for_table.clear()
         self.standby_offsets.clear()
@@ -116,7 +122,8 @@ class BulkRecovery(Recovery):
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         await super().on_recovery_completed(generation_id)
-        self._standby_follower().follow(self._standby_parts())
+        if self._standbys_at == self._revocations and generation_id == self.app.consumer_generation_id:
+            self._standby_follower().follow(self._standby_parts())
 
     async def on_stop(self) -> None:
         self._standby_follower().stop()

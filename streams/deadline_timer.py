@@ -60,20 +60,25 @@ class DeadlineTimer:
             pass
         self._finish(scan)
 
-    async def rebuild_in_turns(self, also: Callable[[str, RowHeader], None] | None = None) -> bool:
+    async def rebuild_in_turns(self, also: Callable[[str, RowHeader], None] | None = None,
+                               current: Callable[[], bool] = lambda: True) -> bool:
         """``rebuild``, reading ``MOVE_ROWS_PER_TURN`` headers per turn of the event loop: a
         million rows take seconds, and the consumers' heartbeats, the door and the operator
         pages go on meanwhile. Only while the steps are stopped (after a rebalance, before the
         citizen loop is given its partitions): a row they wrote meanwhile would be missed. False,
         and the index left not ready, when another rebalance began meanwhile (its own rebuild
-        follows)."""
+        follows). ``current`` says whether the rebalance this rebuild is for is still the latest:
+        checked before every turn's rows, so the scan never goes on over stores a newer rebalance
+        has begun to hand over (Faust drops their partitions from under the iterator)."""
+        if not current():
+            return False
         scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S)
         self.ready = False  # nothing fires from the index being replaced
         self._generation += 1
         generation = self._generation
         for _ in scan.read(self._repo, also):
             await asyncio.sleep(0)
-            if generation != self._generation:
+            if generation != self._generation or not current():
                 log.info("deadline index rebuild stopped by a rebalance")
                 return False
         self._finish(scan)

@@ -76,3 +76,22 @@ async def test_r3_1_a_rebuild_overtaken_by_a_rebalance_stops_and_leaves_the_inde
     assert not await timer.rebuild_in_turns()
     await overtaking
     assert not timer.ready and len(index) == 0
+
+
+async def test_r3_1_a_rebuild_for_a_rebalance_no_longer_the_latest_stops_before_reading_on() -> None:
+    """An older rebalance's recovery can complete while a newer one hands the stores over: its
+    rebuild does not start, and one under way stops at its next turn, before the scan touches
+    the stores again."""
+    timer, index = _timer(_table())
+    assert not await timer.rebuild_in_turns(current=lambda: False)
+    assert not timer.ready and len(index) == 0
+
+    turns = 0
+
+    def latest() -> bool:
+        nonlocal turns
+        turns += 1
+        return turns < 3  # a newer rebalance begins during the second turn
+
+    assert not await timer.rebuild_in_turns(current=latest)
+    assert turns == 3 and not timer.ready
