@@ -1,7 +1,7 @@
 """Per-citizen data keys on a compacted Kafka topic, wrapped by the master key.
 
-Every worker reads the whole key topic into memory at start and keeps following it, so a key
-one worker creates is soon known to all. Rows are keyed ``<citizen key>:<key id>``: two workers
+Every worker reads the whole key topic at start (into its copy, ``streams.key_shelf``) and
+keeps following it, so a key one worker creates is soon known to all. Rows are keyed ``<citizen key>:<key id>``: two workers
 that create a key for the same new citizen at the same moment both keep theirs (compaction
 keeps both rows), and every ciphertext names the key id it was sealed with.
 

@@ -56,10 +56,6 @@ class StandbyFollower:
             self._task.cancel()
         self._task = None
 
-    @property
-    def following(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     async def _follow(self, parts: dict[TopicPartition, StandbyPart]) -> None:
         """Follow until cancelled; a failure is logged and the follow begins again from where
         the stores got to (a standby is a spare: the actives go on without it meanwhile)."""
@@ -91,7 +87,7 @@ class StandbyFollower:
                 fetched = await consumer.getmany(timeout_ms=1000)
                 for tp, records in fetched.items():
                     if records:
-                        start, write = parts[tp]
+                        _, write = parts[tp]
                         write(records, records[-1].offset)
                         parts[tp] = (records[-1].offset + 1, write)  # where a retry goes on from
                         written[0] += len(records)
