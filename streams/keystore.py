@@ -1,9 +1,10 @@
 """Per-citizen data keys on a compacted Kafka topic, wrapped by the master key.
 
 Every worker reads the whole key topic at start (into its copy, ``streams.key_shelf``) and
-keeps following it, so a key one worker creates is soon known to all. Rows are keyed ``<citizen key>:<key id>``: two workers
-that create a key for the same new citizen at the same moment both keep theirs (compaction
-keeps both rows), and every ciphertext names the key id it was sealed with.
+keeps following it, so a key one worker creates is soon known to all. Rows are keyed
+``<citizen key>:<key id>``: two workers that create a key for the same new citizen at the same
+moment both keep theirs (compaction keeps both rows), and every ciphertext names the key id it
+was sealed with.
 
 Shredding writes a tombstone for each of the citizen's rows: compaction then removes the
 wrapped keys from the log, and every sealed copy anywhere becomes unreadable.
