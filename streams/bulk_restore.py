@@ -132,13 +132,18 @@ class BulkRecovery(Recovery):
     def _standby_parts(self) -> dict[TopicPartition, StandbyPart]:
         parts: dict[TopicPartition, StandbyPart] = {}
         for tp in sorted(self._standbys):
-            table = self.tp_to_table.get(tp)
-            write = rocksdict_writer(table.data, tp.partition) if table is not None else None
+            table, write = self._writer(tp)
             if write is None:
                 continue
-            persisted = table.persisted_offset(tp)  # type: ignore[union-attr]
+            persisted = table.persisted_offset(tp)
             parts[TopicPartition(tp.topic, tp.partition)] = ((-1 if persisted is None else persisted) + 1, write)
         return parts
+
+    def _writer(self, tp: TP) -> tuple[Any, WriteRun | None]:
+        """The partition's table, and how runs of its changelog go into its store (None: a store
+        left to Faust)."""
+        table = self.tp_to_table.get(tp)
+        return table, (rocksdict_writer(table.data, tp.partition) if table is not None else None)
 
     async def _build_offsets(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
         if title == "active" and tps:
@@ -159,8 +164,7 @@ class BulkRecovery(Recovery):
         parts: list[PartitionRestore] = []
         crashes = CrashPoints()
         for tp in sorted(tps):
-            table = self.tp_to_table.get(tp)
-            write = rocksdict_writer(table.data, tp.partition) if table is not None else None
+            _, write = self._writer(tp)
             highwater = self.active_highwaters.get(tp)
             if write is None or highwater is None:
                 continue
