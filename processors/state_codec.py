@@ -113,7 +113,20 @@ def state_to_dict(state: CitizenState) -> dict[str, object]:
     }
 
 
-def _decode(d: Mapping[str, Any]) -> CitizenState:
+def _pending(raw: Mapping[str, Any], known: Mapping[str, Deadline]) -> dict[str, Deadline]:
+    """The pending deadlines, each taken from ``known`` when it holds an equal one under the same
+    key (compared as stored: a deadline's id ends with its ISO due date), else made."""
+    pending: dict[str, Deadline] = {}
+    for k, p in raw.items():
+        deadline = known.get(k)
+        if (deadline is None or deadline.rule != p["rule"] or deadline.case_id != p.get("case_id", "")
+                or not deadline.deadline_id.endswith(p["due_date"])):
+            deadline = Deadline(rule=p["rule"], due_date=_date(p["due_date"]), case_id=p.get("case_id", ""))
+        pending[k] = deadline
+    return pending
+
+
+def _decode(d: Mapping[str, Any], known: Mapping[str, Deadline]) -> CitizenState:
     version = d.get("v", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise StateDecodeError(f"state format version {version!r} is not {FORMAT_VERSION}")
@@ -140,20 +153,19 @@ def _decode(d: Mapping[str, Any]) -> CitizenState:
             k: MappingProxyType({str(f): str(v) for f, v in details.items()})
             for k, details in d.get("record_details", {}).items()
         }),
-        pending=MappingProxyType({
-            k: Deadline(rule=p["rule"], due_date=_date(p["due_date"]), case_id=p.get("case_id", ""))
-            for k, p in d.get("pending", {}).items()
-        }),
+        pending=MappingProxyType(_pending(d.get("pending", {}), known)),
         fired=frozenset(d.get("fired", ())),
         notified=frozenset(d.get("notified", ())),
         deceased_on=_opt_date(d.get("deceased_on")),
     )
 
 
-def state_from_dict(data: Mapping[str, object]) -> CitizenState:
-    """Decode what ``state_to_dict`` produced; raises ``StateDecodeError`` when it cannot."""
+def state_from_dict(data: Mapping[str, object], known: Mapping[str, Deadline] | None = None) -> CitizenState:
+    """Decode what ``state_to_dict`` produced; raises ``StateDecodeError`` when it cannot.
+    ``known``: deadlines already decoded, by id (a row's clear header holds the pending ones; a
+    load then makes each once, not twice)."""
     try:
-        return _decode(data)
+        return _decode(data, known or {})
     except StateDecodeError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -110,7 +110,7 @@ class CitizenRepository:
         except UnknownKey:
             return Citizen(key, partition, CitizenState(citizen_key=key), header.saga, unreadable=True,
                            pending_before=header.pending)
-        state = state_from_json(data)
+        state = state_from_json(data, header.pending)
         return Citizen(key, partition, state, header.saga, encoded=(state, data), pending_before=header.pending,
                        published=set(header.published))
 

@@ -85,8 +85,9 @@ def state_to_json(state: CitizenState) -> bytes:
     return orjson.dumps(state_to_dict(state))
 
 
-def state_from_json(data: bytes) -> CitizenState:
-    return state_from_dict(orjson.loads(data))
+def state_from_json(data: bytes, pending: tuple[Deadline, ...] = ()) -> CitizenState:
+    """``pending``: the row header's deadlines, reused for the state's (the same ones)."""
+    return state_from_dict(orjson.loads(data), {d.deadline_id: d for d in pending} if pending else None)
 
 
 def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:

@@ -7,10 +7,11 @@ one purpose (an event, a state row, a notification, a dead letter) never opens a
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from sinks.crypto import is_sealed, open_sealed, seal, sealed_key_id
 from sinks.notify_keys import (
@@ -112,7 +113,9 @@ class Sealer:
             wrapped = wrap_for_subscriber(self._kek(recipient), key, citizen, recipient)
             await self.keys.put(citizen, key.key_id, wrapped, topic=notify_keys_topic(recipient))
             published.add(key_id)
-        return seal(key, json.dumps(personal, separators=(",", ":")).encode(), personal_aad(notification_id))
+        # Compact UTF-8 JSON, as ``json.dumps(..., separators=(",", ":"))`` reads back; orjson
+        # takes a tenth of the stdlib's time, and this runs for every notification.
+        return seal(key, orjson.dumps(personal), personal_aad(notification_id))
 
     def _kek(self, recipient: str) -> bytes:
         now = time.monotonic()

@@ -62,6 +62,21 @@ def test_round_trip_is_lossless(state: CitizenState) -> None:
     assert state_from_dict(state_to_dict(state)) == state
 
 
+@given(states, st.lists(deadlines, max_size=4))
+def test_known_deadlines_are_reused_only_where_equal(state: CitizenState, others: list[Deadline]) -> None:
+    # A row's header holds the state's pending deadlines; a load hands them over to be reused.
+    # Whatever is handed over, the state decodes to the same; equal ones are the same objects.
+    known = {d.deadline_id: d for d in others}
+    known.update({k: Deadline(d.rule, d.due_date, d.case_id) for k, d in state.pending.items()})
+    for k, d in list(known.items())[:1]:  # one under a key it does not match
+        known[k] = Deadline(d.rule + "x", d.due_date, d.case_id)
+    back = state_from_dict(state_to_dict(state), known)
+    assert back == state
+    for k, d in back.pending.items():
+        if known.get(k) == d:
+            assert d is known[k]
+
+
 @given(states)
 def test_round_trip_through_json_text(state: CitizenState) -> None:
     text = json.dumps(state_to_dict(state), sort_keys=True)

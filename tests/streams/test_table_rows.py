@@ -11,7 +11,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.faust_app import TableRows
+from streams.faust_app import TableRows, table_partition_of
 
 
 def _table(store: str) -> Any:
@@ -39,3 +39,24 @@ def test_table_rows_are_the_held_partitions_rows_as_faust_gives_them(store: str)
     assert sorted(rows.keys()) == sorted(data.keys())
     if store == "rocksdb://":  # only the partitions held: 0 and 2
         assert {k[:2] for k in rows.keys()} == {b"p0", b"p2"}  # noqa: SIM118 - Rows, not a dict
+
+
+@pytest.mark.parametrize("store", ["rocksdb://", "memory://"])
+def test_table_rows_read_and_write_the_partition_in_hand_as_faust_does(store: str) -> None:
+    # The step's reads and writes go to the database of the partition it handles, not through
+    # Faust's mapping: the same rows must come out either way, and land where Faust looks.
+    table = _table(store)
+    rows = TableRows(table)
+    for partition in (0, 2):
+        with table_partition_of(partition):
+            rows[f"c{partition}".encode()] = f"row {partition}".encode()
+            assert rows.get(f"c{partition}".encode()) == f"row {partition}".encode()
+            assert table.data.get(f"c{partition}".encode()) == f"row {partition}".encode()
+            table.data[f"f{partition}".encode()] = b"written by faust"
+            assert rows.get(f"f{partition}".encode()) == b"written by faust"
+            assert rows.get(b"absent") is None
+    if store == "rocksdb://":
+        assert table.data._db_for_partition(2).get(b"c2") == b"row 2"
+        assert table.data._db_for_partition(0).get(b"c2") is None
+    # Outside a partition (a tool's lookup), Faust's own path finds the row wherever it is.
+    assert rows.get(b"c2") == b"row 2"
