@@ -236,6 +236,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         assigned_in[0] = app.rebalancing_count
+        # Which partitions were held through the rebalance, for the rebuild to keep.
+        timer.assigned(owned_partitions(), app.consumer_generation_id)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -247,8 +249,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
             log.critical("the citizen step's batch did not finish before the hand-over; exiting so that "
                          "it is replayed", exit_code=EXIT_REPLAY)
             os._exit(EXIT_REPLAY)
-        timer.revoked()
-        sagas.clear()
+        timer.revoked()  # the index and the sagas stay: the rebuild keeps what is held through
         operators.readiness.mark_revoked()
 
     @app.on_rebalance_complete.connect
@@ -260,11 +261,11 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         if not latest():
             log.info("table recovery of an older rebalance completed; its partitions are not read")
             return
-        sagas.clear()
         # restore, not update: a saga that owes a delivery and was never retried is due once (R7.2).
+        # Only the rows of partitions new to this worker are read; the others keep their sagas.
         if not await timer.rebuild_in_turns(
                 also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased),
-                current=latest):
+                current=latest, kept=sagas.keep_only):
             return  # another rebalance began meanwhile: its completion rebuilds and assigns
         await citizens.assign(owned_partitions())
         operators.readiness.mark_assigned()

@@ -11,7 +11,7 @@ batch and waits for them, instead of Faust's one send per key.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -178,17 +178,24 @@ class CitizenRepository:
         for key, header, _ in self.window_headers(None):
             yield key, header
 
-    def window_headers(self, due_by: str | None) -> Iterator[tuple[str, RowHeader, int]]:
+    def window_headers(self, due_by: str | None,
+                       partitions: Collection[int] | None = None) -> Iterator[tuple[str, RowHeader, int]]:
         """Every row's clear header with only the deadlines due on or before ``due_by`` (an ISO
         date; None: all), and the count of the others, for the deadline index and the saga
-        gauge; a broken row is logged."""
-        for key, row in self._table.items():
+        gauge; a broken row is logged. ``partitions``: only the rows of these."""
+        rows_in = getattr(self._table, "items_in", None)
+        rows = self._table.items() if partitions is None or rows_in is None else rows_in(partitions)
+        for key, row in rows:
             if key.startswith(b"\x00"):
                 continue  # not a citizen (POSITIONS_KEY)
             try:
                 if due_by is None:
-                    yield key.decode(), decode_header(row), 0
+                    header, left_out = decode_header(row), 0
                 else:
-                    yield key.decode(), *decode_header_due_by(row, due_by)
+                    header, left_out = decode_header_due_by(row, due_by)
             except RowError as exc:
                 log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))
+                continue
+            # A store that cannot read one partition alone gives them all: the header says whose.
+            if partitions is None or header.partition in partitions:
+                yield key.decode(), header, left_out

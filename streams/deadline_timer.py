@@ -3,6 +3,12 @@ own partition, where the citizen step handles it like any event (and remembers t
 so one sent twice acts once). The index is rebuilt from the citizens' row headers after every
 rebalance, so a deadline is never lost with a worker.
 
+A rebalance rebuilds only what is new: the partitions this worker held through it, with no
+other owner in between, keep their entries (the step kept them exact); the rows of the others
+are read. Held through it means: in the assignment of the group generation just before, with
+the index complete for it then (``assigned``). Anything else (a generation missed, a rebuild or
+a window move cut short, a new process) reads every row.
+
 The index holds the deadlines due within ``DEADLINE_WINDOW_S``; when the clock has used up
 ``DEADLINE_WINDOW_MOVE_AT`` of it, the timer reads the headers again, a few thousand rows at a
 time between the step's batches, and the window moves on (streams.deadlines).
@@ -50,18 +56,36 @@ class DeadlineTimer:
         # Counts rebalances: a window move that sees it change stops (the rows may be gone).
         self._generation = 0
         self._moving: asyncio.Task[None] | None = None
+        # The partitions whose deadlines the index holds exactly (and the group generation of
+        # the assignment that last confirmed it, None before the first).
+        self._complete: frozenset[int] = frozenset()
+        self._group_generation: int | None = None
+        # Whether an assignment has been heard since the last rebuild: one that kept partitions
+        # without hearing it could keep one another worker held meanwhile.
+        self._heard = False
+
+    def assigned(self, partitions: set[int], group_generation: int) -> None:
+        """The group's assignment for ``group_generation``. A partition the index is complete
+        for stays so only if this worker holds it again in the very next generation: no other
+        worker can have written its rows in between."""
+        follows = self._group_generation is not None and group_generation == self._group_generation + 1
+        self._complete = self._complete & frozenset(partitions) if follows else frozenset()
+        self._group_generation = group_generation
+        self._heard = True
 
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
         """The index from every row header, in one go; ``also`` sees each header on the way (one
         scan of the table for everything rebuilt after a rebalance, not one per consumer)."""
-        scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S)
+        owned = frozenset(self._owned())
+        scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S, owned)
         self._generation += 1
         for _ in scan.read(self._repo, also):
             pass
-        self._finish(scan)
+        self._finish(scan, owned, frozenset())
 
     async def rebuild_in_turns(self, also: Callable[[str, RowHeader], None] | None = None,
-                               current: Callable[[], bool] = lambda: True) -> bool:
+                               current: Callable[[], bool] = lambda: True,
+                               kept: Callable[[frozenset[int]], None] | None = None) -> bool:
         """``rebuild``, reading ``MOVE_ROWS_PER_TURN`` headers per turn of the event loop: a
         million rows take seconds, and the consumers' heartbeats, the door and the operator
         pages go on meanwhile. Only while the steps are stopped (after a rebalance, before the
@@ -69,31 +93,53 @@ class DeadlineTimer:
         and the index left not ready, when another rebalance began meanwhile (its own rebuild
         follows). ``current`` says whether the rebalance this rebuild is for is still the latest:
         checked before every turn's rows, so the scan never goes on over stores a newer rebalance
-        has begun to hand over (Faust drops their partitions from under the iterator)."""
+        has begun to hand over (Faust drops their partitions from under the iterator).
+
+        Only the rows of partitions the index is not complete for are read (``assigned``);
+        ``kept`` hears which partitions are kept as they were, before the scan (what else the
+        worker holds per partition keeps them too, and lets go of the rest), and ``also`` sees
+        the headers of the others only."""
         if not current():
             return False
-        scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S)
         self.ready = False  # nothing fires from the index being replaced
         self._generation += 1
         generation = self._generation
+        owned = frozenset(self._owned())
+        keep = self._complete & owned if self._heard and not self._index.moving else frozenset()
+        self._heard = False
+        if keep:
+            self._index.keep_only(keep)
+            scan = _Scan(self._index.horizon, owned - keep)
+        else:
+            self._index.clear()
+            scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S, owned)
+        self._complete = keep
+        if kept is not None:
+            kept(keep)
         for _ in scan.read(self._repo, also):
             await asyncio.sleep(0)
             if generation != self._generation or not current():
                 log.info("deadline index rebuild stopped by a rebalance")
                 return False
-        self._finish(scan)
+        self._finish(scan, owned, keep)
         return True
 
-    def _finish(self, scan: _Scan) -> None:
-        self._index.rebuild(scan.held, scan.horizon, beyond=scan.left_out)
+    def _finish(self, scan: _Scan, owned: frozenset[int], kept: frozenset[int]) -> None:
+        if kept:
+            self._index.add(scan.held, beyond=scan.left_out)
+        else:
+            self._index.rebuild(scan.held, scan.horizon, beyond=scan.left_out)
+        self._complete = owned
         self.ready = True
         log.info("deadline index rebuilt", pending=len(self._index), beyond_window=self._index.beyond,
-                 partitions=sorted(self._owned()), rows=scan.rows, seconds=round(time.monotonic() - scan.began, 3))
+                 partitions=sorted(owned), kept=sorted(kept), rows=scan.rows,
+                 seconds=round(time.monotonic() - scan.began, 3))
 
     def revoked(self) -> None:
+        """The steps have stopped: nothing fires until the rebuild after the rebalance. The
+        entries stay (that rebuild keeps those of the partitions held through it)."""
         self.ready = False
         self._generation += 1
-        self._index.clear()
 
     async def fire_due(self) -> int:
         if not self.ready:
@@ -144,6 +190,9 @@ class DeadlineTimer:
             if n % MOVE_ROWS_PER_TURN == 0:
                 await asyncio.sleep(0)
                 if generation != self._generation:
+                    # The horizon is raised and not every row read: the index is complete for
+                    # nothing (``rebuild_in_turns`` sees it moving and reads every row).
+                    self._complete = frozenset()
                     log.info("deadline window move stopped by a rebalance")
                     return
         self._index.end_move()
@@ -152,26 +201,30 @@ class DeadlineTimer:
 
 
 class _Scan:
-    """One read of every row header for a rebuild: the rows with deadlines due within the
-    window (a few percent of them), and how many deadlines the others leave out."""
+    """One read of the row headers of some partitions for a rebuild: the rows with deadlines
+    due within the window (a few percent of them), and how many deadlines the others leave out
+    per partition."""
 
-    def __init__(self, horizon: float) -> None:
+    def __init__(self, horizon: float, partitions: frozenset[int]) -> None:
         self.horizon = horizon
+        self.partitions = partitions
         self.held: list[tuple[str, int, tuple[Deadline, ...], int]] = []
-        self.left_out = 0
+        self.left_out: dict[int, int] = {}
         self.rows = 0
         self.began = time.monotonic()
 
     def read(self, repo: CitizenRepository, also: Callable[[str, RowHeader], None] | None) -> Iterator[None]:
         """Reads the headers, yielding after every ``MOVE_ROWS_PER_TURN``."""
-        for key, header, left_out in repo.window_headers(held_through(self.horizon)):
+        if not self.partitions:
+            return
+        for key, header, left_out in repo.window_headers(held_through(self.horizon), self.partitions):
             self.rows += 1
             if also is not None:
                 also(key, header)  # the saga and the marker; ``held`` keeps the window only
             if not header.erased:
                 if header.pending:
                     self.held.append((key, header.partition, header.pending, left_out))
-                else:
-                    self.left_out += left_out
+                elif left_out:
+                    self.left_out[header.partition] = self.left_out.get(header.partition, 0) + left_out
             if self.rows % MOVE_ROWS_PER_TURN == 0:
                 yield None

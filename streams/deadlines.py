@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -88,11 +88,15 @@ class DeadlineIndex:
         # Sent as DeadlineDue but not yet handled by the citizen agent: not to be pushed again
         # when another event for the same citizen rewrites its row meanwhile.
         self._inflight: dict[str, set[str]] = {}
+        # The partition of each citizen in ``_inflight`` (its entries have left the heap), so
+        # that ``keep_only`` can let go of a partition's in-flight deadlines too.
+        self._inflight_in: dict[str, int] = {}
         # Deadlines firing at or after this instant (epoch seconds) are left in the rows.
         self.horizon = math.inf
-        # Pending deadlines past the horizon, kept exact: counted at the rebuild, then changed by
-        # each row the step rewrites (against what it replaces) and by each window move.
-        self.beyond = 0
+        # Pending deadlines past the horizon per partition, kept exact: counted at the rebuild,
+        # then changed by each row the step rewrites (against what it replaces) and by each
+        # window move.
+        self._beyond: dict[int, int] = {}
         # While the window moves: the horizon before it, and the citizens the step has rewritten
         # since it began, each with how many of its replaced row's deadlines fell between the
         # two horizons (the scan, skipping the citizen, takes those out of ``beyond``).
@@ -102,12 +106,38 @@ class DeadlineIndex:
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._live.values())
 
+    @property
+    def beyond(self) -> int:
+        """Pending deadlines left in the rows, past the window."""
+        return sum(self._beyond.values())
+
+    def _count_beyond(self, partition: int, change: int) -> None:
+        if change:
+            self._beyond[partition] = self._beyond.get(partition, 0) + change
+
     def clear(self) -> None:
         self._heap.clear()
         self._live.clear()
         self._inflight.clear()
+        self._inflight_in.clear()
         self._moving = None
-        self.beyond = 0
+        self._beyond.clear()
+
+    def keep_only(self, partitions: frozenset[int]) -> None:
+        """Let go of every partition but these: their entries, in-flight deadlines and counts.
+        What is kept stays exactly as it was (a rebuild after a rebalance then reads only the
+        rows of the partitions new to this worker, ``add``)."""
+        if self._moving is not None:
+            raise RuntimeError("the window is moving: rebuild the index instead")
+        gone = {e.citizen_key for e in self._heap if e.partition not in partitions}
+        gone.update(key for key, partition in self._inflight_in.items() if partition not in partitions)
+        self._heap = [e for e in self._heap if e.partition in partitions]
+        heapq.heapify(self._heap)
+        for key in gone:
+            self._live.pop(key, None)
+            self._inflight.pop(key, None)
+            self._inflight_in.pop(key, None)
+        self._beyond = {p: n for p, n in self._beyond.items() if p in partitions}
 
     def _held(self, pending: Iterable[Deadline]) -> tuple[Deadline, ...]:
         horizon = self.horizon
@@ -126,7 +156,7 @@ class DeadlineIndex:
         held = self._held(pending)
         if self._moving is not None and citizen_key not in self._moving:
             self._moving[citizen_key] = self._between(before, self._moved_from, self.horizon)
-        self.beyond += (len(pending) - len(held)) - self._between(before, self.horizon, math.inf)
+        self._count_beyond(partition, (len(pending) - len(held)) - self._between(before, self.horizon, math.inf))
         self._replace_pending(citizen_key, partition, held)
 
     def _replace_pending(self, citizen_key: str, partition: int, pending: tuple[Deadline, ...]) -> None:
@@ -153,31 +183,43 @@ class DeadlineIndex:
             inflight &= set(ids)
             if not inflight:
                 del self._inflight[citizen_key]
+                self._inflight_in.pop(citizen_key, None)
         if ids:
             self._live[citizen_key] = ids
         else:
             self._live.pop(citizen_key, None)
 
     def rebuild(self, citizens: Iterable[tuple[str, int, Iterable[Deadline], int]],
-                horizon: float = math.inf, beyond: int = 0) -> None:
+                horizon: float = math.inf, beyond: Mapping[int, int] | None = None) -> None:
         """Everything from (citizen key, partition, pending deadlines, how many more are left
         out as due after ``held_through(horizon)``), e.g. the citizens' row headers, that fires
-        before ``horizon``; the rest is counted as beyond the window, with ``beyond`` more
-        (left out of rows not passed here at all)."""
+        before ``horizon``; the rest is counted as beyond the window, with ``beyond`` more per
+        partition (left out of rows not passed here at all)."""
         self.clear()
         self.horizon = horizon
+        self.add(citizens, beyond)
+
+    def add(self, citizens: Iterable[tuple[str, int, Iterable[Deadline], int]],
+            beyond: Mapping[int, int] | None = None) -> None:
+        """``rebuild`` for more partitions, against the horizon the index has: the rows of
+        partitions it holds nothing of (``keep_only`` let go of everything else)."""
         entries: list[DueDeadline] = []
+        for partition, count in (beyond or {}).items():
+            self._count_beyond(partition, count)
         for key, partition, pending, left_out in citizens:
             pending = tuple(pending)
             held = self._held(pending)
-            beyond += left_out + len(pending) - len(held)
+            self._count_beyond(partition, left_out + len(pending) - len(held))
             citizen = entries_for(key, partition, held)
             entries.extend(citizen)
             if citizen:
                 self._live[key] = tuple(e.deadline_id for e in citizen)
-        heapq.heapify(entries)
-        self._heap = entries
-        self.beyond = beyond
+        if self._heap:
+            self._heap.extend(entries)
+            heapq.heapify(self._heap)
+        else:
+            heapq.heapify(entries)
+            self._heap = entries
 
     def begin_move(self, horizon: float) -> None:
         """The window now ends at ``horizon``; the rows are read again with ``moved_row``."""
@@ -192,11 +234,11 @@ class DeadlineIndex:
         if self._moving is None:
             return
         if citizen_key in self._moving:
-            self.beyond -= self._moving.pop(citizen_key)  # counted once: a row is read once
+            self._count_beyond(partition, -self._moving.pop(citizen_key))  # counted once: a row is read once
             self._moving[citizen_key] = 0
             return
         pending = tuple(pending)
-        self.beyond -= self._between(pending, self._moved_from, self.horizon)
+        self._count_beyond(partition, -self._between(pending, self._moved_from, self.horizon))
         self._replace_pending(citizen_key, partition, self._held(pending))
 
     def end_move(self) -> None:
@@ -225,6 +267,7 @@ class DeadlineIndex:
             else:
                 del self._live[entry.citizen_key]
             self._inflight.setdefault(entry.citizen_key, set()).add(entry.deadline_id)
+            self._inflight_in[entry.citizen_key] = entry.partition
             due.append(entry)
         for entry in skipped:
             heapq.heappush(self._heap, entry)

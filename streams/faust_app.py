@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -151,6 +151,19 @@ class TableRows:
         data = self._table.data
         raw = getattr(data, "_iteritems", None)
         yield from (raw() if raw is not None and self._raw else data.items())
+
+    def items_in(self, partitions: Collection[int]) -> Iterator[tuple[bytes, bytes]]:
+        """The rows of these partitions (of those held) as stored; a store that cannot read a
+        partition alone gives every row held (``CitizenRepository.window_headers`` sorts them)."""
+        data = self._table.data
+        if not (self._raw and hasattr(data, "_visible_items") and hasattr(data, "_dbs_for_actives")):
+            yield from self.items()
+            return
+        held = {id(db) for db in data._dbs_for_actives()}
+        for partition in sorted(partitions):
+            db = data._dbs.get(partition)
+            if db is not None and id(db) in held:
+                yield from data._visible_items(db)
 
     def keys(self) -> Iterator[bytes]:
         data = self._table.data

@@ -74,6 +74,13 @@ class SagaWatch:
         self._held.clear()
         self._recovered.clear()
 
+    def keep_only(self, partitions: frozenset[int]) -> None:
+        """Let go of the sagas of every partition but these (a rebalance: those kept stay as
+        they were; the rows of the others are read again, ``restore``)."""
+        self._sagas = {key: held for key, held in self._sagas.items() if held[0] in partitions}
+        self._held = {key: held for key, held in self._held.items() if key in self._sagas}
+        self._recovered &= self._sagas.keys()
+
     def restore(self, key: str, partition: int, saga: ArchiveSaga | None, erased: bool) -> None:
         """A saga as its stored row has it, after a rebalance (not a retry handled)."""
         self._held.pop(key, None)

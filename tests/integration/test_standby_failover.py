@@ -49,9 +49,14 @@ async def test_r2_1_a_survivor_with_a_standby_copy_restores_only_what_its_copy_l
         assert _logged(survivor, "standby copies followed"), survivor.tail()
         restores_before = len(_logged(survivor, "table restored in bulk"))
         rebuilds_before = len(_logged(survivor, "deadline index rebuilt"))
+        held_before = _owned(survivor)
+        lost_rows = [k for k in (await _changelog_rows(bootstrap, topic, 2))[lost_partition] if k[:1] != b"\x00"]
         first.kill()
         survivor.wait_for("deadline index rebuilt", 90.0, count=rebuilds_before + 1)
         assert _owned(survivor) == [0, 1], survivor.tail()
+        # The survivor's index kept its own partition's entries and read only the rows it took over.
+        rebuilt = _logged(survivor, "deadline index rebuilt")[-1]
+        assert (rebuilt["kept"], rebuilt["rows"]) == (held_before, len(lost_rows)), rebuilt
         restores = _logged(survivor, "table restored in bulk")[restores_before:]
         read_on_takeover = sum(int(r["records"]) for r in restores)
         print(f"\n[standby] the dead worker's partition had {partition_records} changelog records; "

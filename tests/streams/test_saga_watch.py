@@ -234,3 +234,21 @@ async def test_r7_2_a_saga_whose_keys_are_gone_backs_off_instead_of_never_retryi
     assert citizen.saga.failed_deliveries == 1 and citizen.saga.retry_at == NOW + DELIVERY_RETRY_FIRST
     assert citizen.saga.last_error == "UnknownKey"
     assert [key for key, _, _ in watch.due(NOW + DELIVERY_RETRY_FIRST, {0})] == ["k-gone"]
+
+
+async def test_r7_2_a_rebalance_keeps_the_sagas_of_partitions_held_through_it_as_they_were() -> None:
+    """A saga woken before a rebalance that keeps its partition is not woken again at once (its
+    backoff holds); the sagas of partitions given away are let go of, and one restored when its
+    partition comes back is due once, as after any rebuild."""
+    stuck = _saga()
+    watch, codec = SagaWatch(), Codec.default()
+    watch.restore("k-kept", 0, stuck, erased=False)
+    watch.restore("k-gone", 1, stuck, erased=False)
+    producer, sender = _sender()
+    assert await watch.wake_due(NOW, lambda: {0, 1}, sender, codec, "dfdg.archive-receipts") == 2
+    watch.keep_only(frozenset({0}))
+    assert len(watch) == 1 and watch.waiting()["pending"] == 1
+    assert await watch.wake_due(NOW, lambda: {0}, sender, codec, "dfdg.archive-receipts") == 0
+    watch.restore("k-gone", 1, stuck, erased=False)  # partition 1 back: its row read again
+    assert [key for key, _, _ in watch.due(NOW, {0, 1})] == ["k-gone"]
+    assert len(_retries(producer)) == 2
