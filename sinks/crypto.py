@@ -13,7 +13,6 @@ so a sealed value cannot be moved to another citizen or context and still open.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -113,10 +112,46 @@ def derive_key(key: DataKey, purpose: str) -> DataKey:
 
 @lru_cache(maxsize=CIPHER_CACHE_KEYS)
 def _derived(secret: bytes, key_id: bytes, purpose: str) -> DataKey:
-    return DataKey(hmac.digest(key_id, purpose.encode(), "sha256")[:16], hkdf_sha256(secret, purpose.encode()))
+    return DataKey(hmac_sha256(key_id, purpose.encode())[:16], hkdf_sha256(secret, purpose.encode()))
 
 
-_NO_SALT = bytes(32)
+_BLOCK = 64  # SHA-256's block size
+_INNER = bytes(x ^ 0x36 for x in range(256))
+_OUTER = bytes(x ^ 0x5C for x in range(256))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """RFC 2104 HMAC-SHA256, the same bytes as ``hmac.digest(key, message, "sha256")`` (held
+    equal by a test) in 40% of its time: that one looks the digest up by name in OpenSSL on
+    every call, and a notification's key derivation makes three."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\x00")
+    inner = hashlib.sha256(key.translate(_INNER))
+    inner.update(message)
+    return hashlib.sha256(key.translate(_OUTER) + inner.digest()).digest()
+
+
+class FixedKeyHmac:
+    """HMAC-SHA256 under one key, its padded key hashed once: for a key used on every event
+    (the pseudonym key, HKDF's empty salt). The same bytes as ``hmac_sha256``."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\x00")
+        self._inner = hashlib.sha256(key.translate(_INNER))
+        self._outer = hashlib.sha256(key.translate(_OUTER))
+
+    def __call__(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_EXTRACT = FixedKeyHmac(bytes(32))  # HKDF with no salt: a zero key of the hash's length
 
 
 def hkdf_sha256(secret: bytes, info: bytes) -> bytes:
@@ -124,8 +159,8 @@ def hkdf_sha256(secret: bytes, info: bytes) -> bytes:
     ``HKDF(SHA256(), 32, None, info).derive(secret)`` (held equal by a test), in two HMACs.
     Every notification of a citizen not seen since the worker started derives one key, and the
     library's object per derivation cost ten times these two calls."""
-    prk = hmac.digest(_NO_SALT, secret, "sha256")  # extract
-    return hmac.digest(prk, info + b"\x01", "sha256")  # expand: one block is all 32 bytes need
+    prk = _EXTRACT(secret)  # extract
+    return hmac_sha256(prk, info + b"\x01")  # expand: one block is all 32 bytes need
 
 
 class MasterKey:
