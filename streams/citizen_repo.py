@@ -26,6 +26,7 @@ from streams.citizen_rows import (
     encode_row,
     state_from_json,
     state_to_json,
+    window_of,
 )
 from streams.logs import get_logger
 from streams.outbox import Outbox
@@ -68,6 +69,11 @@ class Citizen:
     def snapshot(self) -> Citizen:
         return Citizen(self.key, self.partition, self.state, self.saga, self.erased, self.unreadable,
                        self.handled, self.encoded, self.pending_before, set(self.published))
+
+
+# (key, partition, pending deadlines in the window, how many others, the header if it has a
+# saga or the erasure marker): streams.citizen_rows.window_of.
+WindowRow = tuple[bytes, int, tuple[Deadline, ...], int, RowHeader | None]
 
 
 class Rows(Protocol):
@@ -178,24 +184,34 @@ class CitizenRepository:
         for key, header, _ in self.window_headers(None):
             yield key, header
 
-    def window_headers(self, due_by: str | None,
-                       partitions: Collection[int] | None = None) -> Iterator[tuple[str, RowHeader, int]]:
+    def window_headers(self, due_by: str | None) -> Iterator[tuple[str, RowHeader, int]]:
         """Every row's clear header with only the deadlines due on or before ``due_by`` (an ISO
-        date; None: all), and the count of the others, for the deadline index and the saga
-        gauge; a broken row is logged. ``partitions``: only the rows of these."""
-        rows_in = getattr(self._table, "items_in", None)
-        rows = self._table.items() if partitions is None or rows_in is None else rows_in(partitions)
-        for key, row in rows:
+        date; None: all), and the count of the others, for the saga gauge and tools; a broken
+        row is logged."""
+        for key, row in self._table.items():
             if key.startswith(b"\x00"):
                 continue  # not a citizen (POSITIONS_KEY)
             try:
                 if due_by is None:
-                    header, left_out = decode_header(row), 0
+                    yield key.decode(), decode_header(row), 0
                 else:
-                    header, left_out = decode_header_due_by(row, due_by)
+                    yield key.decode(), *decode_header_due_by(row, due_by)
+            except RowError as exc:
+                log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))
+
+    def window_rows(self, due_by: str, partitions: Collection[int]) -> Iterator[WindowRow]:
+        """For a deadline index rebuild: each row of ``partitions`` as ``citizen_rows.window_of``
+        reads it (the whole header only where a saga or the erasure marker is), with its key;
+        a broken row is logged."""
+        rows_in = getattr(self._table, "items_in", None)
+        for key, row in rows_in(partitions) if rows_in is not None else self._table.items():
+            if key[:1] == b"\x00":
+                continue  # not a citizen (POSITIONS_KEY)
+            try:
+                partition, held, left_out, header = window_of(row, due_by)
             except RowError as exc:
                 log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))
                 continue
-            # A store that cannot read one partition alone gives them all: the header says whose.
-            if partitions is None or header.partition in partitions:
-                yield key.decode(), header, left_out
+            # A store that cannot read one partition alone gives them all: the row says whose.
+            if partition in partitions:
+                yield key, partition, held, left_out, header

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 
 import orjson
 
@@ -39,6 +40,7 @@ __all__ = [
     "split_row",
     "state_from_json",
     "state_to_json",
+    "window_of",
 ]
 
 ROW_MAGIC = b"R2"
@@ -134,15 +136,36 @@ def decode_header_due_by(row: bytes, due_by: str) -> tuple[RowHeader, int]:
     return _header(split_row(row)[0], due_by)
 
 
-def _header(raw: bytes, due_by: str | None) -> tuple[RowHeader, int]:
+def window_of(row: bytes, due_by: str) -> tuple[int, tuple[Deadline, ...], int, RowHeader | None]:
+    """What a deadline index rebuild needs of a row, at a fraction of ``decode_header_due_by``'s
+    cost (it reads a million rows after a failover): (partition, the pending deadlines due on or
+    before ``due_by``, how many others, and the whole header only for a row with a saga or the
+    erasure marker, for what else is rebuilt from those; None for the others)."""
     try:
-        body = orjson.loads(raw)
+        body = orjson.loads(split_row(row)[0])
+        if "g" in body or "x" in body:
+            header, left_out = _from_body(body, due_by)
+            return header.partition, header.pending, left_out, header
         listed = body["d"]
-        pending = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
-                        if due_by is None or due <= due_by)
-        saga = saga_from_dict(body["g"]) if body.get("g") else None
-        published = tuple(str(key_id) for key_id in body.get("n") or ())
-        header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")), published)
+        held = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
+                     if due <= due_by)
+        return int(body["p"]), held, len(listed) - len(held), None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
+
+
+def _header(raw: bytes, due_by: str | None) -> tuple[RowHeader, int]:
+    try:
+        return _from_body(orjson.loads(raw), due_by)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
+
+
+def _from_body(body: dict[str, Any], due_by: str | None) -> tuple[RowHeader, int]:
+    listed = body["d"]
+    pending = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
+                    if due_by is None or due <= due_by)
+    saga = saga_from_dict(body["g"]) if body.get("g") else None
+    published = tuple(str(key_id) for key_id in body.get("n") or ())
+    header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")), published)
     return header, len(listed) - len(pending)

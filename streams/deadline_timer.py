@@ -6,8 +6,9 @@ rebalance, so a deadline is never lost with a worker.
 A rebalance rebuilds only what is new: the partitions this worker held through it, with no
 other owner in between, keep their entries (the step kept them exact); the rows of the others
 are read. Held through it means: in the assignment of the group generation just before, with
-the index complete for it then (``assigned``). Anything else (a generation missed, a rebuild or
-a window move cut short, a new process) reads every row.
+the index complete for it then (``assigned``). A generation missed, no assignment heard, a
+window move cut short or a new process reads every row; a rebuild cut short keeps what it had
+kept (the steps have not run since) and reads the rest next time.
 
 The index holds the deadlines due within ``DEADLINE_WINDOW_S``; when the clock has used up
 ``DEADLINE_WINDOW_MOVE_AT`` of it, the timer reads the headers again, a few thousand rows at a
@@ -74,8 +75,9 @@ class DeadlineTimer:
         self._heard = True
 
     def rebuild(self, also: Callable[[str, RowHeader], None] | None = None) -> None:
-        """The index from every row header, in one go; ``also`` sees each header on the way (one
-        scan of the table for everything rebuilt after a rebalance, not one per consumer)."""
+        """The index from every row header, in one go; ``also`` sees the header of each row with a
+        saga or the erasure marker on the way (one scan of the table for everything rebuilt
+        after a rebalance, not one per consumer; the other rows have nothing else to rebuild)."""
         owned = frozenset(self._owned())
         scan = _Scan(self._clock.now().timestamp() + DEADLINE_WINDOW_S, owned)
         self._generation += 1
@@ -98,7 +100,7 @@ class DeadlineTimer:
         Only the rows of partitions the index is not complete for are read (``assigned``);
         ``kept`` hears which partitions are kept as they were, before the scan (what else the
         worker holds per partition keeps them too, and lets go of the rest), and ``also`` sees
-        the headers of the others only."""
+        only rows of the others."""
         if not current():
             return False
         self.ready = False  # nothing fires from the index being replaced
@@ -149,7 +151,7 @@ class DeadlineTimer:
                 now.timestamp() + DEADLINE_WINDOW_S * (1 - DEADLINE_WINDOW_MOVE_AT) >= self._index.horizon):
             # In the background: what is due before the old horizon is all held already, so
             # firing goes on while the rows are read (a midnight burst does not wait for it).
-            self._moving = asyncio.create_task(self.move_window(now))
+            self._moving = asyncio.create_task(self.move_window(now, self._generation))
             self._moving.add_done_callback(self._moved)
         due = self._index.pop_due(now, self._owned())
         with Outbox() as box:
@@ -174,11 +176,16 @@ class DeadlineTimer:
             if self.ready:
                 self.rebuild()
 
-    async def move_window(self, now: datetime) -> None:
+    async def move_window(self, now: datetime, generation: int | None = None) -> None:
         """Hold the deadlines due before ``now`` + ``DEADLINE_WINDOW_S``: every row's header is
         read again, ``MOVE_ROWS_PER_TURN`` at a time; a rebalance meanwhile stops the move (the
-        rebuild after it starts from the rows again)."""
-        generation, started = self._generation, time.monotonic()
+        rebuild after it reads every row). ``generation``: the rebalance count the move was
+        decided in; a rebalance since (the task had not begun) means no move at all."""
+        started = time.monotonic()
+        if generation is None:
+            generation = self._generation
+        elif generation != self._generation:
+            return
         self._index.begin_move(now.timestamp() + DEADLINE_WINDOW_S)
         # The keys as of now; a row written later goes through the step, which indexes it
         # against the new horizon (and the index then skips it here).
@@ -214,17 +221,20 @@ class _Scan:
         self.began = time.monotonic()
 
     def read(self, repo: CitizenRepository, also: Callable[[str, RowHeader], None] | None) -> Iterator[None]:
-        """Reads the headers, yielding after every ``MOVE_ROWS_PER_TURN``."""
+        """Reads the rows, yielding after every ``MOVE_ROWS_PER_TURN``."""
         if not self.partitions:
             return
-        for key, header, left_out in repo.window_headers(held_through(self.horizon), self.partitions):
+        held, left_out_in = self.held, self.left_out
+        for key, partition, pending, left_out, header in repo.window_rows(held_through(self.horizon),
+                                                                          self.partitions):
             self.rows += 1
-            if also is not None:
-                also(key, header)  # the saga and the marker; ``held`` keeps the window only
-            if not header.erased:
-                if header.pending:
-                    self.held.append((key, header.partition, header.pending, left_out))
-                elif left_out:
-                    self.left_out[header.partition] = self.left_out.get(header.partition, 0) + left_out
+            if header is not None and also is not None:
+                also(key.decode(), header)  # the saga and the marker; ``held`` keeps the window only
+            if header is not None and header.erased:
+                pass  # deleted: nothing pending
+            elif pending:
+                held.append((key.decode(), partition, pending, left_out))
+            elif left_out:
+                left_out_in[partition] = left_out_in.get(partition, 0) + left_out
             if self.rows % MOVE_ROWS_PER_TURN == 0:
                 yield None

@@ -1,8 +1,9 @@
 """The in-memory index of pending deadlines by due time, for the partitions this worker owns.
 
 The durable truth is each citizen's row (``streams.citizen_rows``: its clear header lists the
-pending deadlines); this index is rebuilt from those headers after every rebalance, so a
-restart, a crash or a move to another worker loses nothing. Popping the next due deadline is
+pending deadlines); this index is rebuilt from those headers after every rebalance (the rows
+of partitions new to the worker; those it held through the rebalance keep their entries,
+``keep_only``), so a restart, a crash or a move to another worker loses nothing. Popping the next due deadline is
 a heap pop, O(log n).
 
 Only a window is held: deadlines that fire before ``horizon`` (a couple of days ahead of the

@@ -1,8 +1,9 @@
 """The archive sagas this worker holds, kept in memory so it can wake the ones whose backoff is
 over and tell operators how many wait and for how long (R7.2).
 
-Rebuilt from the citizens' row headers after every rebalance (the saga is in the clear header,
-``streams.citizen_rows``) and updated by ``streams.saga.SagaRunner`` each time it touches a saga.
+Rebuilt from the citizens' row headers after every rebalance, for the partitions new to the
+worker (the saga is in the clear header, ``streams.citizen_rows``; those it held through the
+rebalance keep theirs, ``keep_only``) and updated by ``streams.saga.SagaRunner`` each time it touches a saga.
 It may run ahead of the stored row by one batch; that is harmless, because a retry request is
 checked against the saga in the row when it arrives (``processors.archive_retry``).
 

@@ -11,6 +11,7 @@ from streams.citizen_rows import RowHeader, decode_header, encode_row
 from streams.clock import ManualClock
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex, DueDeadline, entries_for
+from tests.processors.test_deceased import _saga
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -157,21 +158,24 @@ def test_r3_1_the_timer_rebuilds_from_the_citizens_table_without_erased_or_broke
     assert sorted((e.citizen_key, e.partition) for e in index.pop_due(T0, {0, 1})) == [("a", 0), ("b", 1)]
 
 
-def test_r3_1_one_scan_of_the_table_rebuilds_the_index_and_shows_every_header_to_the_others() -> None:
-    # After a rebalance the saga watch is rebuilt from the same scan: every readable header,
-    # erased ones included (the watch drops those itself), the broken row logged and skipped.
+def test_r3_1_one_scan_of_the_table_rebuilds_the_index_and_shows_the_sagas_and_markers_to_the_others() -> None:
+    # After a rebalance the saga watch is rebuilt from the same scan: every readable header with
+    # a saga or the erasure marker (the watch drops erased ones itself), the rows with neither
+    # read for their deadlines alone, the broken row logged and skipped.
+    saga = _saga()
     table = {
         b"a": _row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")]),
         b"gone": _row(1, [], erased=True),
+        b"dying": encode_row(RowHeader(1, (Deadline("R3.1", date(2026, 2, 1), "case-2"),), saga), b"\xd5\x01s"),
         b"broken": b"R2\x00\x00\x00\x05{nope",
     }
-    seen: list[tuple[str, bool]] = []
+    seen: list[tuple[str, bool, bool]] = []
     index = DeadlineIndex()
     repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
     timer = DeadlineTimer(index, repo, None, None, ManualClock(T0), "deadlines", "events", lambda: {0, 1})  # type: ignore[arg-type]
-    timer.rebuild(also=lambda key, header: seen.append((key, header.erased)))
-    assert sorted(seen) == [("a", False), ("gone", True)]
-    assert len(index) == 1
+    timer.rebuild(also=lambda key, header: seen.append((key, header.erased, header.saga == saga)))
+    assert sorted(seen) == [("dying", False, True), ("gone", True, False)]
+    assert sorted(e.citizen_key for e in index.pop_due(T0, {0, 1})) == ["a", "dying"]
 
 
 def test_r3_1_replace_pending_keeps_the_index_as_replace_citizen_does() -> None:

@@ -6,11 +6,11 @@ again, so no deadline is lost and none fires from a row another worker has since
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, date, datetime
 
 from processors.model import Deadline
-from streams.citizen_repo import CitizenRepository
+from streams.citizen_repo import CitizenRepository, WindowRow
 from streams.citizen_rows import RowHeader, encode_row
 from streams.clock import ManualClock
 from streams.deadline_timer import MOVE_ROWS_PER_TURN, DeadlineTimer
@@ -33,6 +33,19 @@ def _table(rows: int = ROWS) -> dict[bytes, bytes]:
     return {f"c-{i:05d}".encode(): _row(i) for i in range(rows)}
 
 
+class _Repo(CitizenRepository):
+    """The table's rows, with the keys of the rows a rebuild reads written down."""
+
+    def __init__(self, table: dict[bytes, bytes]) -> None:
+        super().__init__(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
+        self.read: list[str] = []
+
+    def window_rows(self, due_by: str, partitions: Collection[int]) -> Iterator[WindowRow]:
+        for row in super().window_rows(due_by, partitions):
+            self.read.append(row[0].decode())
+            yield row
+
+
 class _Worker:
     """A timer over a table, with the partitions it holds set by the test, as the bootstrap
     wires it: the assignment heard, then the rebuild after the rebalance."""
@@ -41,11 +54,14 @@ class _Worker:
         self.table = table
         self.owned: set[int] = set()
         self.index = DeadlineIndex()
-        self.timer = DeadlineTimer(self.index, CitizenRepository(table, sealer=None),  # type: ignore[arg-type]
-                                   None, None, ManualClock(T0), "deadlines", "events",  # type: ignore[arg-type]
-                                   lambda: set(self.owned))
-        self.read: list[str] = []
+        self.repo = _Repo(table)
+        self.timer = DeadlineTimer(self.index, self.repo, None, None, ManualClock(T0),  # type: ignore[arg-type]
+                                   "deadlines", "events", lambda: set(self.owned))
         self.kept: list[frozenset[int]] = []
+
+    @property
+    def read(self) -> list[str]:
+        return self.repo.read
 
     async def rebalance(self, generation: int, owned: Iterable[int], complete: bool = True) -> bool:
         self.timer.revoked()
@@ -54,8 +70,7 @@ class _Worker:
         if not complete:
             return False  # a newer rebalance began before this one completed
         self.read.clear()
-        return await self.timer.rebuild_in_turns(also=lambda key, header: self.read.append(key),
-                                                 kept=self.kept.append)
+        return await self.timer.rebuild_in_turns(kept=self.kept.append)
 
     def partitions_read(self) -> set[int]:
         return {int(key[2:]) % PARTITIONS for key in self.read}
@@ -144,7 +159,7 @@ async def test_r3_1_a_rebuild_without_an_assignment_heard_reads_every_row() -> N
     assert await worker.rebalance(1, {0, 1})
     worker.timer.revoked()
     worker.read.clear()
-    assert await worker.timer.rebuild_in_turns(also=lambda key, header: worker.read.append(key))
+    assert await worker.timer.rebuild_in_turns()
     assert worker.partitions_read() == {0, 1}
 
 

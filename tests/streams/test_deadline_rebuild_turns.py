@@ -58,7 +58,8 @@ async def test_r3_1_a_rebuild_in_turns_holds_what_a_rebuild_in_one_go_holds_and_
     assert await turns_timer.rebuild_in_turns(also=lambda key, header: seen.append(key))
     other.cancel()
     assert others_ran - before >= ROWS // MOVE_ROWS_PER_TURN  # the loop turned between reads
-    assert turns_timer.ready and len(seen) == ROWS
+    # ``also`` sees the rows with something besides deadlines to rebuild: here the erased ones.
+    assert turns_timer.ready and sorted(seen) == sorted(f"c-{i:06d}" for i in range(ROWS) if i % 97 == 0)
     assert (len(turns), turns.beyond) == (len(whole), whole.beyond) and len(whole) > 0 and whole.beyond > 0
     due = datetime(2026, 3, 3, tzinfo=UTC)
     assert sorted(e.deadline_id for e in turns.pop_due(due, {0, 1, 2, 3})) == sorted(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -23,7 +23,8 @@ import pytest
 import streams.deadline_timer as deadline_timer
 from processors.clock import passed_at
 from processors.model import Deadline
-from streams.citizen_rows import RowHeader, decode_header_due_by, encode_row
+from streams.citizen_repo import WindowRow
+from streams.citizen_rows import RowHeader, decode_header_due_by, encode_row, window_of
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.step_policy import DEADLINE_WINDOW_S
@@ -70,6 +71,7 @@ class Worker:
         none: Any = None
         self.timer = DeadlineTimer(self.index, _OwnedRows(rows, owned), none, none, clock, "deadlines", "events",
                                    lambda: self.owned)
+        self.timer.assigned(owned, 1)
         self.timer.rebuild()
         self.popped: set[str] = set()  # sent by this index, not yet handled
 
@@ -94,6 +96,11 @@ class _OwnedRows:
             if header.partition in self._owned:
                 row = encode_row(header, b"")  # cut to the window as the worker's rows are
                 yield key, *decode_header_due_by(row, due_by)
+
+    def window_rows(self, due_by: str, partitions: Collection[int]) -> Iterator[WindowRow]:
+        for key, header in self._rows.headers():
+            if header.partition in self._owned and header.partition in partitions:
+                yield key.encode(), *window_of(encode_row(header, b""), due_by)
 
     def citizen_keys(self) -> list[bytes]:
         return [k.encode() for k in self._rows.pending if Rows.partition(k) in self._owned]
@@ -175,8 +182,10 @@ async def _simulate(rng: random.Random) -> Rows:
         if hour == rebalance:  # a rebalance: partitions 2 and 3 move to a second worker
             workers[0].owned.difference_update({2, 3})
             workers[0].timer.revoked()
-            workers[0].timer.rebuild()
-            workers[0].popped = set()
+            workers[0].timer.assigned(workers[0].owned, 2)  # held through it: 0 and 1 keep their entries
+            assert await workers[0].timer.rebuild_in_turns()
+            # What it had in flight on 0 and 1 is still in flight; on 2 and 3 the other worker's now.
+            workers[0].popped = {p for p in workers[0].popped if Rows.partition(p.split("/")[0]) in workers[0].owned}
             workers.append(Worker(rows, clock, {2, 3}))
         _handle_in_flight(workers, rows, clock.now())
         for worker in workers:
