@@ -218,6 +218,15 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     # On a stop, both loops finish and commit the batch in hand before Faust stops its tables.
     app.stop_first.append(citizens.revoke)
 
+    async def close_keys() -> None:
+        # Last: both loops have stopped, and the timers open no key. A clean stop leaves no copy
+        # of the key topic on disk (docs/security.md); a stop while the keys still load leaves it
+        # to the next start on this data directory, as a crash does.
+        if sealer.keys.loaded():
+            await sealer.stop()
+
+    app.stop_first.append(close_keys)
+
     @app.timer(interval=tick_seconds, name="deadlines")
     async def deadlines() -> None:
         await timer.fire_due()

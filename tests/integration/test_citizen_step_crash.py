@@ -241,6 +241,8 @@ async def test_r2_1_a_stop_under_load_finishes_the_batch_in_hand_and_loses_nothi
     stopped.stop(timeout_s=60.0)
     assert stopped.proc is not None and stopped.proc.returncode == 0, stopped.tail()
     assert not any("batch not finished" in line for line in stopped.lines), stopped.tail()
+    # A clean stop leaves no copy of the key topic behind (docs/security.md).
+    assert list((tmp_path / "w").glob("data-keys-*/*")) == [], stopped.tail()
     restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
     try:
         await publishing
