@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 
 import schemas.archive_records  # noqa: F401 - registers the records the codec encodes
 from processors.routing import subscriber_for_topic
@@ -242,6 +243,11 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     # starts): a completion signal from an older one must not make the loop read anything.
     assigned_in = [-1]
 
+    def stored_up_to(partition: int) -> object:
+        """The changelog offset a partition's store holds rows up to: a partition whose store
+        took in rows while the steps were stopped (a restore) is not kept as the index has it."""
+        return table.data.persisted_offset(TP(changelog, partition))
+
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         assigned_in[0] = app.rebalancing_count
@@ -258,7 +264,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
             log.critical("the citizen step's batch did not finish before the hand-over; exiting so that "
                          "it is replayed", exit_code=EXIT_REPLAY)
             os._exit(EXIT_REPLAY)
-        timer.revoked()  # the index and the sagas stay: the rebuild keeps what is held through
+        timer.revoked(stored_up_to)  # the index and the sagas stay: the rebuild keeps what is held through
         operators.readiness.mark_revoked()
 
     @app.on_rebalance_complete.connect
@@ -274,7 +280,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
         # Only the rows of partitions new to this worker are read; the others keep their sagas.
         if not await timer.rebuild_in_turns(
                 also=lambda key, header: sagas.restore(key, header.partition, header.saga, header.erased),
-                current=latest, kept=sagas.keep_only):
+                current=latest, kept=sagas.keep_only, marks=stored_up_to):
             return  # another rebalance began meanwhile: its completion rebuilds and assigns
         await citizens.assign(owned_partitions())
         operators.readiness.mark_assigned()

@@ -64,6 +64,10 @@ class DeadlineTimer:
         # Whether an assignment has been heard since the last rebuild: one that kept partitions
         # without hearing it could keep one another worker held meanwhile.
         self._heard = False
+        # What each complete partition's store said it held when the steps first stopped after
+        # the last rebuild (``revoked``): a store that has taken in rows since (a restore from the
+        # changelog) is read again, whoever wrote them.
+        self._marks: dict[int, object] | None = None
 
     def assigned(self, partitions: set[int], group_generation: int) -> None:
         """The group's assignment for ``group_generation``. A partition the index is complete
@@ -87,7 +91,8 @@ class DeadlineTimer:
 
     async def rebuild_in_turns(self, also: Callable[[str, RowHeader], None] | None = None,
                                current: Callable[[], bool] = lambda: True,
-                               kept: Callable[[frozenset[int]], None] | None = None) -> bool:
+                               kept: Callable[[frozenset[int]], None] | None = None,
+                               marks: Callable[[int], object] | None = None) -> bool:
         """``rebuild``, reading ``MOVE_ROWS_PER_TURN`` headers per turn of the event loop: a
         million rows take seconds, and the consumers' heartbeats, the door and the operator
         pages go on meanwhile. Only while the steps are stopped (after a rebalance, before the
@@ -100,7 +105,8 @@ class DeadlineTimer:
         Only the rows of partitions the index is not complete for are read (``assigned``);
         ``kept`` hears which partitions are kept as they were, before the scan (what else the
         worker holds per partition keeps them too, and lets go of the rest), and ``also`` sees
-        only rows of the others."""
+        only rows of the others. ``marks``: what a partition's store says it holds (its
+        changelog offset); one that differs from its mark at ``revoked`` is read again."""
         if not current():
             return False
         self.ready = False  # nothing fires from the index being replaced
@@ -108,6 +114,9 @@ class DeadlineTimer:
         generation = self._generation
         owned = frozenset(self._owned())
         keep = self._complete & owned if self._heard and not self._index.moving else frozenset()
+        if marks is not None:
+            before = self._marks or {}
+            keep = frozenset(p for p in keep if p in before and before[p] == marks(p))
         self._heard = False
         if keep:
             self._index.keep_only(keep)
@@ -132,16 +141,20 @@ class DeadlineTimer:
         else:
             self._index.rebuild(scan.held, scan.horizon, beyond=scan.left_out)
         self._complete = owned
+        self._marks = None
         self.ready = True
         log.info("deadline index rebuilt", pending=len(self._index), beyond_window=self._index.beyond,
                  partitions=sorted(owned), kept=sorted(kept), rows=scan.rows,
                  seconds=round(time.monotonic() - scan.began, 3))
 
-    def revoked(self) -> None:
+    def revoked(self, marks: Callable[[int], object] | None = None) -> None:
         """The steps have stopped: nothing fires until the rebuild after the rebalance. The
-        entries stay (that rebuild keeps those of the partitions held through it)."""
+        entries stay (that rebuild keeps those of the partitions held through it). ``marks``:
+        what each partition's store says it holds, taken at the first stop after a rebuild."""
         self.ready = False
         self._generation += 1
+        if marks is not None and self._marks is None:
+            self._marks = {p: marks(p) for p in self._complete}
 
     async def fire_due(self) -> int:
         if not self.ready:

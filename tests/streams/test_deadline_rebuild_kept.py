@@ -185,3 +185,33 @@ async def test_r3_1_a_deadline_in_flight_on_a_partition_given_away_fires_again_w
     assert await worker.rebalance(3, {0, 1})
     assert worker.partitions_read() == {1}
     assert sorted(e.citizen_key for e in worker.index.pop_due(DUE, {1})) == sorted(e.citizen_key for e in sent)
+
+
+async def test_r3_1_a_partition_whose_store_took_in_rows_while_the_steps_stopped_is_read_again() -> None:
+    """Held through the rebalance, but its store restored rows from the changelog meanwhile (a
+    worker the group had fenced off still writing, say): what the index holds of it may be old,
+    so its rows are read again; the other partition is kept. The marks are those of the first
+    stop after the last rebuild: a second rebalance before the rebuild does not hide a restore
+    that came before it."""
+    table = _table()
+    worker = _Worker(table)
+    stored = {0: 10, 1: 20}
+    assert await worker.rebalance(1, {0, 1})
+    worker.timer.revoked(stored.get)
+    worker.owned = {0, 1}
+    worker.timer.assigned(worker.owned, 2)
+    stored[1] = 25  # the restore of generation 2's recovery
+    for i in range(1, ROWS, PARTITIONS):
+        table[f"c-{i:05d}".encode()] = _row(i, soon=False)
+    worker.timer.revoked(stored.get)  # generation 3 begins before generation 2's rebuild
+    worker.timer.assigned(worker.owned, 3)
+    worker.read.clear()
+    assert await worker.timer.rebuild_in_turns(kept=worker.kept.append, marks=stored.get)
+    assert worker.partitions_read() == {1} and worker.kept[-1] == frozenset({0})
+    assert worker.due() == (await _fresh(table, {0, 1}))[0]
+    # Marks unchanged through the next rebalance: everything held is kept.
+    worker.timer.revoked(stored.get)
+    worker.timer.assigned(worker.owned, 4)
+    worker.read.clear()
+    assert await worker.timer.rebuild_in_turns(kept=worker.kept.append, marks=stored.get)
+    assert worker.read == [] and worker.kept[-1] == frozenset({0, 1})
