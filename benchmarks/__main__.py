@@ -12,7 +12,10 @@ import importlib
 import json
 import os
 import platform
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -20,12 +23,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import Context, Figure
+from benchmarks.common import REPO, Context, Figure
 
 BENCHES = {"codec": "benchmarks.codec_bench", "deadlines": "benchmarks.deadlines_bench",
            "drain": "benchmarks.drain_bench", "pipeline": "benchmarks.pipeline_bench",
            "recovery": "benchmarks.recovery_bench", "burst": "benchmarks.burst_bench"}
 RESULTS = Path(__file__).resolve().parent / "results"
+# New citizens (then as many due deadlines) in each machine speed probe: a few seconds.
+SPEED_EVENTS = 2000
 
 
 def machine() -> dict[str, object]:
@@ -74,6 +79,7 @@ def main() -> int:
     try:
         for name in chosen:
             print(f"== {name} ...", flush=True)
+            figures += _machine_speed(name)
             began = time.monotonic()
             try:
                 figures += importlib.import_module(BENCHES[name]).run(ctx)
@@ -96,6 +102,20 @@ def main() -> int:
                               indent=2))
     print(f"written {out}")
     return 1 if errors else 0
+
+
+def _machine_speed(name: str) -> list[Figure]:
+    """This machine's speed right before a benchmark: the CPU of the door and the citizen step
+    per event without the network (``benchmarks.profile_steps``, the same code every time). It
+    moves by half between spells of this VM, Quix Streams and the raw passthrough with it; a
+    figure is read beside the speed it was measured at."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.profile_steps", str(SPEED_EVENTS)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    found = re.search(r"together (\d+) us/event.*a due deadline (\d+) us", done.stdout)
+    if found is None:
+        return [Figure("machine", f"speed before {name}", float("nan"), "us", note="profile_steps failed")]
+    return [Figure("machine", f"speed before {name}: door + step CPU per new citizen", float(found[1]), "us",
+                   note=f"no network; a due deadline {found[2]} us; lower is faster")]
 
 
 def _broker() -> tuple[str, object | None]:

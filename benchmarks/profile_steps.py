@@ -87,10 +87,11 @@ def _build() -> tuple[Any, Any, _AckingProducer]:
     _ = datetime.now(UTC)
     producer = _AckingProducer()
     sender = KafkaSender(producer, 1_000_000)
-    # The worker's own key shelf (a RocksDB copy of the key topic), as in streams.bootstrap.
+    # The worker's own key shelf (a RocksDB copy of the key topic), as in streams.bootstrap; one
+    # folder for every run, whose copies of ended runs the next one removes.
     keys = KeyStore("unused:9092", "profile-keys", MasterKey.from_env(True),
                     send=lambda topic, row, wrapped: sender.send(topic, row, wrapped, first=True),
-                    shelf=RocksWrappedKeys(Path(tempfile.mkdtemp(prefix="profile-keys-")), KEY_SHELF_WRITE_BUFFER,
+                    shelf=RocksWrappedKeys(Path(tempfile.gettempdir()) / "dfdg-profile-keys", KEY_SHELF_WRITE_BUFFER,
                                            KEY_SHELF_BLOCK_CACHE))
     keys._loaded.set()  # no topic to read: every citizen is new
     sealer = Sealer(keys, True)
