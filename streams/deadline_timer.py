@@ -210,9 +210,8 @@ class DeadlineTimer:
             if n % MOVE_ROWS_PER_TURN == 0:
                 await asyncio.sleep(0)
                 if generation != self._generation:
-                    # The horizon is raised and not every row read: the index is complete for
-                    # nothing (``rebuild_in_turns`` sees it moving and reads every row).
-                    self._complete = frozenset()
+                    # The horizon is raised and not every row read: the index stays ``moving``,
+                    # so the rebuild after the rebalance keeps nothing and reads every row.
                     log.info("deadline window move stopped by a rebalance")
                     return
         self._index.end_move()

@@ -154,7 +154,7 @@ class TableRows:
 
     def items_in(self, partitions: Collection[int]) -> Iterator[tuple[bytes, bytes]]:
         """The rows of these partitions (of those held) as stored; a store that cannot read a
-        partition alone gives every row held (``CitizenRepository.window_headers`` sorts them)."""
+        partition alone gives every row held (``CitizenRepository.window_rows`` sorts them)."""
         data = self._table.data
         if not (self._raw and hasattr(data, "_visible_items") and hasattr(data, "_dbs_for_actives")):
             yield from self.items()
