@@ -131,12 +131,14 @@ class BulkRecovery(Recovery):
 
     def _standby_parts(self) -> dict[TopicPartition, StandbyPart]:
         parts: dict[TopicPartition, StandbyPart] = {}
+        crashes = CrashPoints()
         for tp in sorted(self._standbys):
             table, write = self._writer(tp)
             if write is None:
                 continue
             persisted = table.persisted_offset(tp)
-            parts[TopicPartition(tp.topic, tp.partition)] = ((-1 if persisted is None else persisted) + 1, write)
+            parts[TopicPartition(tp.topic, tp.partition)] = ((-1 if persisted is None else persisted) + 1,
+                                                             _following(write, tp, crashes))
         return parts
 
     def _writer(self, tp: TP) -> tuple[Any, WriteRun | None]:
@@ -191,6 +193,17 @@ class BulkRecovery(Recovery):
 
 
 _UNBOUNDED_STEPS = frozenset({BulkRecovery._build_offsets.__name__, "corowrapped"})
+
+
+def _following(write: WriteRun, tp: TP, crashes: CrashPoints) -> WriteRun:
+    """``write`` for a standby copy, with its crash point (a test kills the worker right after
+    a run went in with its offset)."""
+    def run(records: Sequence[ConsumerRecord[bytes, bytes]], last_offset: int) -> None:
+        write(records, last_offset)
+        if records:
+            crashes.reached("mid-standby-follow", records=len(records), partition=tp.partition, offset=last_offset)
+
+    return run
 
 
 def _recording(write: WriteRun, tp: TP, destination: dict[TP, int | None], crashes: CrashPoints) -> WriteRun:

@@ -14,6 +14,8 @@ lookup. The points, in the order a step reaches them:
     after-shred              keys shredded, erasure marker not yet written
     mid-bulk-restore         at a start, one run of a changelog partition written to the
                              store with its offset, the rest of the restore not yet read
+    mid-standby-follow       one run of a standby copy's changelog written to the store with
+                             its offset, the rest not yet read
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ __all__ = ["CRASH_ENV", "POINTS", "CrashPoints"]
 
 CRASH_ENV = "DFDG_TEST_CRASH_AT"
 POINTS = ("after-effects", "after-changelog", "after-state", "after-archive-delivery", "after-deletion-notices",
-          "after-shred", "mid-bulk-restore")
+          "after-shred", "mid-bulk-restore", "mid-standby-follow")
 
 log = get_logger("dfdg.worker")
 
