@@ -82,7 +82,8 @@ class StandbyFollower:
             ends = await consumer.end_offsets(list(parts))
             behind = {tp for tp in parts if parts[tp][0] < ends[tp]}
             log.info("standby copies followed", partitions=sorted(tp.partition for tp in parts),
-                     behind=sum(ends[tp] - parts[tp][0] for tp in behind))
+                     behind=sum(ends[tp] - parts[tp][0] for tp in behind),
+                     starts={tp.partition: start for tp, (start, _) in parts.items()})
             while True:
                 fetched = await consumer.getmany(timeout_ms=1000)
                 for tp, records in fetched.items():

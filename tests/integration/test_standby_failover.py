@@ -118,6 +118,11 @@ async def test_r2_1_a_crash_mid_standby_follow_reads_on_from_the_copy_s_offset_a
         restarted.stop()
         first.stop()
     assert restarted.proc is not None and restarted.proc.returncode == 0, restarted.tail()
+    # Still the copy (the same member, back within its session) and followed on from the record
+    # after the one the crash left it at: none read twice, none passed over.
+    assert _owned(restarted) != [copied], restarted.tail()
+    followed = _logged(restarted, "standby copies followed")
+    assert followed and int(followed[0]["starts"][str(copied)]) == claimed + 1, followed
     assert _store_rows(tmp_path / "b", app_id, 2)[copied] == (await _changelog_rows(bootstrap, topic, 2))[copied]
     assert _store_offset(tmp_path / "b", app_id, 2, copied) == end - 1
 
