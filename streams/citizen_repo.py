@@ -21,7 +21,6 @@ from streams.citizen_rows import (
     RowError,
     RowHeader,
     decode_header,
-    decode_header_due_by,
     decode_row,
     encode_row,
     state_from_json,
@@ -180,22 +179,12 @@ class CitizenRepository:
             return None
 
     def headers(self) -> Iterator[tuple[str, RowHeader]]:
-        """Every row's clear header; a broken row is logged."""
-        for key, header, _ in self.window_headers(None):
-            yield key, header
-
-    def window_headers(self, due_by: str | None) -> Iterator[tuple[str, RowHeader, int]]:
-        """Every row's clear header with only the deadlines due on or before ``due_by`` (an ISO
-        date; None: all), and the count of the others, for the saga gauge and tools; a broken
-        row is logged."""
+        """Every row's clear header, for the saga gauge and tools; a broken row is logged."""
         for key, row in self._table.items():
             if key.startswith(b"\x00"):
                 continue  # not a citizen (POSITIONS_KEY)
             try:
-                if due_by is None:
-                    yield key.decode(), decode_header(row), 0
-                else:
-                    yield key.decode(), *decode_header_due_by(row, due_by)
+                yield key.decode(), decode_header(row)
             except RowError as exc:
                 log.error("citizen row unreadable", citizen=key.decode()[:12], error=str(exc))
 

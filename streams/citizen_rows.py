@@ -32,7 +32,6 @@ __all__ = [
     "RowError",
     "RowHeader",
     "decode_header",
-    "decode_header_due_by",
     "decode_row",
     "encode_row",
     "saga_from_dict",
@@ -125,47 +124,45 @@ def decode_header(row: bytes) -> RowHeader:
 def decode_row(row: bytes) -> tuple[RowHeader, bytes]:
     """(clear header, sealed state) of a row."""
     raw, sealed = split_row(row)
-    return _header(raw, None)[0], sealed
-
-
-def decode_header_due_by(row: bytes, due_by: str) -> tuple[RowHeader, int]:
-    """The header with only the pending deadlines due on or before ``due_by`` (an ISO date), and
-    how many others the row holds. The deadline index holds a window of days; a rebuild over a
-    million rows of nine deadlines each spent most of its time making ten million Deadlines
-    only to count them. The dates are compared as the ISO strings the row holds."""
-    return _header(split_row(row)[0], due_by)
+    return _header(raw), sealed
 
 
 def window_of(row: bytes, due_by: str) -> tuple[int, tuple[Deadline, ...], int, RowHeader | None]:
-    """What a deadline index rebuild needs of a row, at a fraction of ``decode_header_due_by``'s
-    cost (it reads a million rows after a failover): (partition, the pending deadlines due on or
-    before ``due_by``, how many others, and the whole header only for a row with a saga or the
-    erasure marker, for what else is rebuilt from those; None for the others)."""
+    """What a deadline index rebuild needs of a row (it reads a million after a failover):
+    (partition, the pending deadlines due on or before ``due_by`` (an ISO date), how many others
+    the row holds, and the whole header only for a row with a saga or the erasure marker, for
+    what else is rebuilt from those; None for the others). The index holds a window of days: a
+    rebuild that made every row's nine Deadlines spent most of its time making ten million only
+    to count them. The dates are compared as the ISO strings the row holds."""
     try:
         body = orjson.loads(split_row(row)[0])
         if "g" in body or "x" in body:
             header, left_out = _from_body(body, due_by)
             return header.partition, header.pending, left_out, header
         listed = body["d"]
-        held = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
-                     if due <= due_by)
+        held = _deadlines(listed, due_by)
         return int(body["p"]), held, len(listed) - len(held), None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
 
 
-def _header(raw: bytes, due_by: str | None) -> tuple[RowHeader, int]:
+def _header(raw: bytes) -> RowHeader:
     try:
-        return _from_body(orjson.loads(raw), due_by)
+        return _from_body(orjson.loads(raw), None)[0]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RowError(f"citizen row header does not decode ({type(exc).__name__})") from None
 
 
 def _from_body(body: dict[str, Any], due_by: str | None) -> tuple[RowHeader, int]:
     listed = body["d"]
-    pending = tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
-                    if due_by is None or due <= due_by)
+    pending = _deadlines(listed, due_by)
     saga = saga_from_dict(body["g"]) if body.get("g") else None
     published = tuple(str(key_id) for key_id in body.get("n") or ())
     header = RowHeader(int(body["p"]), pending, saga, bool(body.get("x")), published)
     return header, len(listed) - len(pending)
+
+
+def _deadlines(listed: list[list[str]], due_by: str | None) -> tuple[Deadline, ...]:
+    """The listed deadlines (rule, ISO due date, case id) due on or before ``due_by`` (None: all)."""
+    return tuple(Deadline(rule, date.fromisoformat(due), case_id) for rule, due, case_id in listed
+                 if due_by is None or due <= due_by)

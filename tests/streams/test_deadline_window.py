@@ -24,7 +24,7 @@ import streams.deadline_timer as deadline_timer
 from processors.clock import passed_at
 from processors.model import Deadline
 from streams.citizen_repo import WindowRow
-from streams.citizen_rows import RowHeader, decode_header_due_by, encode_row, window_of
+from streams.citizen_rows import RowHeader, encode_row, window_of
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.step_policy import DEADLINE_WINDOW_S
@@ -90,12 +90,6 @@ class _OwnedRows:
 
     def __init__(self, rows: Rows, owned: set[int]) -> None:
         self._rows, self._owned = rows, owned
-
-    def window_headers(self, due_by: str) -> Iterator[tuple[str, RowHeader, int]]:
-        for key, header in self._rows.headers():
-            if header.partition in self._owned:
-                row = encode_row(header, b"")  # cut to the window as the worker's rows are
-                yield key, *decode_header_due_by(row, due_by)
 
     def window_rows(self, due_by: str, partitions: Collection[int]) -> Iterator[WindowRow]:
         for key, header in self._rows.headers():

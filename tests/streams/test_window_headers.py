@@ -9,8 +9,9 @@ import pytest
 
 from processors.clock import passed_at
 from processors.model import Deadline
-from streams.citizen_rows import RowError, RowHeader, decode_header, decode_header_due_by, encode_row
+from streams.citizen_rows import RowError, RowHeader, decode_header, encode_row, window_of
 from streams.deadlines import DeadlineIndex, held_through
+from tests.processors.test_deceased import _saga
 
 
 def test_r3_1_held_through_never_cuts_a_deadline_that_fires_inside_the_window() -> None:
@@ -34,17 +35,23 @@ def test_an_endless_window_holds_every_date() -> None:
 def test_r3_1_a_header_cut_to_the_window_counts_the_rest_and_keeps_the_saga_and_marker() -> None:
     pending = tuple(Deadline(f"R{i}", date(2026, 6, 1) + timedelta(days=30 * i), "case-1") for i in range(9))
     row = encode_row(RowHeader(3, pending, None, erased=False), b"sealed")
-    header, left_out = decode_header_due_by(row, "2026-07-01")
-    assert header.pending == pending[:2] and left_out == 7 and header.partition == 3
-    whole, none_left = decode_header_due_by(row, "9999-12-31")
-    assert whole == decode_header(row) and none_left == 0
+    partition, held, left_out, header = window_of(row, "2026-07-01")
+    assert held == pending[:2] and left_out == 7 and partition == 3
+    assert header is None  # nothing but deadlines to rebuild from this row
+    _, whole, none_left, _ = window_of(row, "9999-12-31")
+    assert whole == decode_header(row).pending and none_left == 0
+    # A row with a saga, or the erasure marker, comes with its whole header, cut to the window.
+    for kept in (RowHeader(3, pending, _saga()), RowHeader(3, (), erased=True)):
+        _, held, left_out, header = window_of(encode_row(kept, b""), "2026-07-01")
+        assert header is not None and header.saga == kept.saga and header.erased == kept.erased
+        assert held == header.pending == kept.pending[:2] and left_out == len(kept.pending[2:])
 
 
 def test_a_header_with_a_due_date_that_is_no_string_is_a_broken_row() -> None:
     row = encode_row(RowHeader(0, (Deadline("R3.1", date(2026, 6, 1), "c"),)), b"")
     broken = row.replace(b'"2026-06-01"', b"20260601")
     with pytest.raises(RowError):
-        decode_header_due_by(broken, "2026-07-01")
+        window_of(broken, "2026-07-01")
 
 
 def test_r3_1_a_rebuild_from_cut_headers_holds_and_counts_what_a_whole_rebuild_does() -> None:
@@ -55,8 +62,8 @@ def test_r3_1_a_rebuild_from_cut_headers_holds_and_counts_what_a_whole_rebuild_d
         for i in range(300)]
     whole, cut = DeadlineIndex(), DeadlineIndex()
     whole.rebuild(((k, decode_header(r).partition, decode_header(r).pending, 0) for k, r in rows), horizon)
-    cut.rebuild(((k, h.partition, h.pending, n) for k, h, n in
-                 ((k, *decode_header_due_by(r, held_through(horizon))) for k, r in rows)), horizon)
+    cut.rebuild(((k, partition, held, n) for k, (partition, held, n, _) in
+                 ((k, window_of(r, held_through(horizon))) for k, r in rows)), horizon)
     assert len(cut) == len(whole) > 0 and cut.beyond == whole.beyond > 0
     at = datetime.fromtimestamp(horizon, UTC)
     assert ([(e.citizen_key, e.deadline_id) for e in cut.pop_due(at, {0, 1, 2, 3})]
