@@ -124,12 +124,15 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     """RFC 2104 HMAC-SHA256, the same bytes as ``hmac.digest(key, message, "sha256")`` (held
     equal by a test) in 40% of its time: that one looks the digest up by name in OpenSSL on
     every call, and a notification's key derivation makes three."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\x00")
+    key = _padded(key)
     inner = hashlib.sha256(key.translate(_INNER))
     inner.update(message)
     return hashlib.sha256(key.translate(_OUTER) + inner.digest()).digest()
+
+
+def _padded(key: bytes) -> bytes:
+    """The key as HMAC uses it: hashed when longer than a block, then zero-filled to one."""
+    return (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\x00")
 
 
 class FixedKeyHmac:
@@ -137,9 +140,7 @@ class FixedKeyHmac:
     (the pseudonym key, HKDF's empty salt). The same bytes as ``hmac_sha256``."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_BLOCK, b"\x00")
+        key = _padded(key)
         self._inner = hashlib.sha256(key.translate(_INNER))
         self._outer = hashlib.sha256(key.translate(_OUTER))
 
