@@ -74,6 +74,13 @@ def _key_id(key_hex: str) -> bytes | None:
     return key_id if len(key_id) == _ID else None
 
 
+def _already(held: Sequence[tuple[bytes, bytes]], key_id: bytes, wrapped: bytes | None) -> bool:
+    """Whether ``held`` already is what a row (``None``: a tombstone) for ``key_id`` makes it."""
+    if wrapped is None:
+        return all(entry[0] != key_id for entry in held)
+    return (key_id, wrapped) in held
+
+
 def _unpack(packed: bytes) -> list[DataKey]:
     return [DataKey(packed[i:i + _ID], packed[i + _ID:i + _PACKED]) for i in range(0, len(packed), _PACKED)]
 
@@ -178,6 +185,11 @@ class KeyTopic:
                                 partition=record.partition, offset=record.offset)
                     continue
                 held = changed[citizen] if citizen in changed else decode_entries(self._shelf.get(citizen))
+                if _already(held, key_id, record.value):
+                    # A row this process wrote and keeps already (``_keep_all``, ``_forget``), read
+                    # back: rewriting it would drop the citizen's opened keys just before the
+                    # step that needs them, and every new citizen's key would be unwrapped twice.
+                    continue
                 held = [entry for entry in held if entry[0] != key_id]
                 if record.value is not None:
                     self._check_unwrap(citizen, record.value)

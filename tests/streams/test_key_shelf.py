@@ -178,3 +178,32 @@ async def test_a_key_made_for_a_citizen_erased_while_its_row_was_on_its_way_is_t
     c1_rows = [row for row in made if row.startswith(b"c-1:")]
     assert len(c1_rows) == 1 and made[c1_rows[0]] is None  # its row, then its tombstone
     wrapped_keys.close()
+
+
+@pytest.mark.parametrize("shelf", ["memory", "rocksdb"])
+async def test_the_store_s_own_rows_read_back_leave_its_opened_keys_alone(shelf: str, tmp_path: Path) -> None:
+    """A worker reads back every key row it writes. A row it keeps already changes nothing: the
+    new citizen's key stays opened for the step that needs it next, not unwrapped a second time.
+    A row that does change what is held (another process's key, a tombstone) still replaces it."""
+    rows: list[_Row] = []
+
+    async def send(topic: str, row: bytes, value: bytes | None) -> None:
+        rows.append(_Row(row, value))
+
+    wrapped_keys = InMemoryWrappedKeys() if shelf == "memory" else _rocks(tmp_path / "k")
+    store = KeyStore("unused:9092", "keys", MASTER, send=send, shelf=wrapped_keys, opened=10)
+    unwrapped: list[str] = []
+    unwrap = store._unwrap
+    store._unwrap = lambda citizen, wrapped: unwrapped.append(citizen) or unwrap(citizen, wrapped)  # type: ignore
+    store._unwrap_checked = True  # as after the start's first row
+    key = await store.key_for("c-1")
+    store._apply({"tp": rows})  # type: ignore[dict-item]
+    store._apply({"tp": [_Row(f"c-1:{DataKey.generate().key_id.hex()}".encode(), None)]})  # nothing held
+    assert "c-1" in store._opened._opened and store.known("c-1") == key and unwrapped == []
+    other = DataKey.generate()
+    store._apply({"tp": [_row("c-1", other)]})  # another process's key for the same citizen
+    assert sorted(store.all_for("c-1"), key=lambda k: k.key_id) == sorted([key, other], key=lambda k: k.key_id)
+    assert unwrapped  # what is held changed: opened again from the shelf
+    store._apply({"tp": [_Row(f"c-1:{other.key_id.hex()}".encode(), None)]})
+    assert store.all_for("c-1") == [key]
+    wrapped_keys.close()
