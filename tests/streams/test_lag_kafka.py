@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from dfdg.cmd_lag import register
 from dfdg.localbroker.manager import java_command, resolve_classpath
-from streams.lag import LagReport, LagTracker, collect_lag
+from streams.lag import AGE_FETCH_BYTES, LagReport, LagTracker, collect_lag
 from streams.lag_eval import Status
 
 pytestmark = pytest.mark.kafka
@@ -86,6 +86,33 @@ async def test_collect_lag_agrees_with_kafka_consumer_group_command(bootstrap: s
     for p in (0, 2):
         age = by_part[p].lag_seconds
         assert age is not None and AGE_S - 5 < age < AGE_S + 60
+
+
+async def test_the_age_is_found_behind_records_larger_than_the_probe_s_fetch_size(bootstrap: str,
+                                                                                  unique: str) -> None:
+    """The age probe fetches 64 KiB a partition (``AGE_FETCH_BYTES``); a committed offset at a
+    record larger than that, on every partition at once, still gets its age."""
+    topic, group = f"lag-large-{unique}", f"dfdg-lagtest-{unique}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=1024 * 1024)
+    await producer.start()
+    old_ms = int((time.time() - AGE_S) * 1000)
+    try:
+        for p in range(PARTITIONS):
+            for i in range(3):
+                await producer.send_and_wait(topic, b"x" * (AGE_FETCH_BYTES * 2), partition=p,
+                                             timestamp_ms=old_ms + 1000 * i)
+    finally:
+        await producer.stop()
+    await _commit(bootstrap, group, {TopicPartition(topic, p): 1 for p in range(PARTITIONS)})
+    (ours,) = (await collect_lag(bootstrap, [group], prefix="")).groups
+    for part in ours.partitions:
+        assert part.lag == 2 and part.lag_seconds is not None and AGE_S - 6 < part.lag_seconds < AGE_S + 60
 
 
 async def test_prefix_selects_pipeline_groups_and_idle_group_is_ok(bootstrap: str, unique: str) -> None:
