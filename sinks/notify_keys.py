@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sinks.crypto import CryptoError, DataKey, MasterKey, cipher_for, derive_key
+from sinks.nonces import random_bytes
 
 __all__ = [
     "notify_key_for",
@@ -75,7 +76,7 @@ def _aad(citizen: str, subscriber_id: str) -> bytes:
 
 
 def wrap_for_subscriber(kek: bytes, key: DataKey, citizen: str, subscriber_id: str) -> bytes:
-    nonce = os.urandom(12)
+    nonce = random_bytes(12)
     return key.key_id + nonce + cipher_for(kek).encrypt(nonce, key.secret, _aad(citizen, subscriber_id))
 
 
