@@ -8,12 +8,12 @@ the deletion exception of R6.2 is configured.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
 from processors.clock import local_date
 from processors.events import AbsenceDeleted, AbsenceRegistered, AbsenceType, Event
+from processors.frozen import replace
 from processors.model import Absence, CitizenState, Decision, Notice, Rejected, deterministic_id
 from processors.reference import E301_CITIZEN_DECEASED, E304_ABSENCE_NOT_DELETABLE
 

@@ -20,10 +20,11 @@ Each bound is an *assumption* (the sources give none) and lives here only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from processors.deceased import ArchiveSaga, retry_delivery, with_checksum
+from processors.frozen import replace
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",

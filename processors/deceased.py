@@ -19,13 +19,14 @@ archived areas when there are any).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Literal, Protocol
 
 from processors.archival import is_archived, package_id_for
 from processors.events import CitizenDeceased, DataArea, Event
+from processors.frozen import replace
 from processors.model import CitizenState, Decision, DeletionRequested, Notice, PersonalData, deterministic_id
 
 __all__ = [

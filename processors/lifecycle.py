@@ -9,7 +9,6 @@ group, R1.3-R1.5 date rules); only rules that need the citizen's state are check
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -23,6 +22,7 @@ from processors.events import (
     FollowUpHeld,
     HandoverDatePassed,
 )
+from processors.frozen import replace
 from processors.lifecycle_common import (
     Handler,
     deadline_notice,

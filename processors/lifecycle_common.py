@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import TypeVar
 
 from processors.events import Event
+from processors.frozen import replace
 from processors.model import CaseState, CitizenState, Deadline, Decision, Notice, Output, Rejected, deterministic_id
 
 __all__ = [

@@ -8,12 +8,12 @@ firing moves it from the one to the other, so a replayed ``DeadlineDue`` changes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
 from processors.clock import add_months
 from processors.events import DataArea, DeadlineDue, Event
+from processors.frozen import replace
 from processors.lifecycle_common import (
     Handler,
     consume_deadline,

@@ -5,12 +5,13 @@ what opens when, and the notice kinds. Data, not logic, so a choice changes in o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from types import MappingProxyType
 
 from processors import reference
 from processors.events import CaseCreated, DataArea
+from processors.frozen import replace
 from processors.model import CaseState, Deadline
 
 __all__ = [

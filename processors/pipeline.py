@@ -8,13 +8,14 @@ needs that list). Everything here is pure; ``streams`` does the I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import TypeVar
 
 from processors import absence, deceased, lifecycle, registration, retention
 from processors.events import DeadlineDue, Event
+from processors.frozen import replace
 from processors.model import CitizenState, Decision, Notice, Output, Rejected, deterministic_id
 from processors.reference import E301_CITIZEN_DECEASED
 from processors.routing import recipients

@@ -9,11 +9,11 @@ told: it learns of benefit entitlement from the jobcentre, not from DFDG.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
 from processors.events import Event, JobseekerDeregistered, JobseekerRegistered
+from processors.frozen import replace
 from processors.model import CitizenState, Decision, Notice, Rejected, deterministic_id
 from processors.reference import E301_CITIZEN_DECEASED
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 
 from processors.events import DeadlineDue, Event, ReferralRecordEnded, ScreeningResultMade
+from processors.frozen import replace
 from processors.model import CitizenState, Deadline, Decision, DeletionRequested, Notice, Rejected, deterministic_id
 from processors.reference import E301_CITIZEN_DECEASED
 

@@ -20,10 +20,11 @@ Webhook secrets never sit in the registry: ``webhook_secret_ref`` names where th
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
+from processors.frozen import replace
 from processors.routing import parse_subscriber_id, topic_for_subscriber
 
 __all__ = [
