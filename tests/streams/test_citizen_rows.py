@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import orjson
 import pytest
@@ -27,6 +27,7 @@ from streams.citizen_rows import (
     split_row,
     state_from_json,
     state_to_json,
+    window_of,
 )
 from tests.processors.lifecycle_driver import case_created, new_id, utc
 
@@ -47,12 +48,47 @@ def test_a_row_round_trips_its_header_and_its_sealed_bytes_exactly() -> None:
     # Sealed bytes that look like a header or a marker must come back untouched.
     sealed = b"\xd5\x01" + bytes(range(256)) + ROW_MAGIC + b'{"p":9,"d":[]}'
     row = encode_row(header, sealed)
-    assert row.startswith(ROW_MAGIC)
-    (length,) = struct.unpack(">I", row[2:6])  # big-endian header length
-    assert orjson.loads(row[6:6 + length])["p"] == 3
+    assert row.startswith(ROW_MAGIC) and ROW_MAGIC == b"R3"
+    # big-endian header length, then the summary: partition, deadlines listed, earliest due, flags
+    length, partition, listed, earliest, flags = struct.unpack(">IHI10sB", row[2:23])
+    assert (partition, listed, flags) == (3, len(PENDING), 1)  # a saga
+    assert earliest == min(d.due_date for d in PENDING).isoformat().encode()
+    assert orjson.loads(row[23:23 + length])["p"] == 3
     assert decode_row(row) == (header, sealed)
     assert decode_header(row) == header
-    assert split_row(row) == (row[6:6 + length], sealed)
+    assert split_row(row) == (row[23:23 + length], sealed)
+
+
+def _as_r2(row: bytes) -> bytes:
+    """The same row as a worker wrote it before the summary: ``R2`` | length | JSON | sealed."""
+    return b"R2" + row[2:6] + row[23:]
+
+
+def test_a_row_written_before_the_summary_still_reads_the_same() -> None:
+    for header in (RowHeader(3, PENDING, SAGA), RowHeader(0), RowHeader(2, PENDING, published=("ab" * 16,)),
+                   RowHeader(1, (), replace(SAGA, step="deleted"), erased=True)):
+        row = encode_row(header, b"\xd5\x01sealed")
+        assert decode_row(_as_r2(row)) == decode_row(row) == (header, b"\xd5\x01sealed")
+
+
+@pytest.mark.parametrize("header", [
+    pytest.param(RowHeader(3, PENDING), id="deadlines"),
+    pytest.param(RowHeader(2), id="none"),
+    pytest.param(RowHeader(1, PENDING, SAGA), id="saga"),
+    pytest.param(RowHeader(1, (), replace(SAGA, step="deleted"), erased=True), id="erased"),
+])
+def test_the_summary_gives_the_window_the_json_gives_for_every_day(header: RowHeader) -> None:
+    """``window_of`` passes over a row by its summary only where its JSON says the same: for each
+    day from before the first deadline to after the last, R3 and R2 give the same answer."""
+    row = encode_row(header, b"")
+    days = sorted({d.due_date for d in PENDING})
+    for day in [days[0] - timedelta(days=1), *days, *(d + timedelta(days=1) for d in days)]:
+        due_by = day.isoformat()
+        assert window_of(row, due_by) == window_of(_as_r2(row), due_by)
+        partition, held, left_out, whole = window_of(row, due_by)
+        assert partition == header.partition and len(held) + left_out == len(header.pending)
+        assert set(held) == {d for d in header.pending if d.due_date <= day}
+        assert (whole is not None) == (header.saga is not None or header.erased)
 
 
 def test_a_row_without_deadlines_or_saga_round_trips() -> None:
@@ -86,7 +122,8 @@ def test_a_saga_with_no_areas_round_trips() -> None:
 
 
 def _with_header(raw: bytes, sealed: bytes = b"") -> bytes:
-    return ROW_MAGIC + struct.pack(">I", len(raw)) + raw + sealed
+    """A row as written before the summary (``R2``): its JSON is all there is to read."""
+    return b"R2" + struct.pack(">I", len(raw)) + raw + sealed
 
 
 @pytest.mark.parametrize("row", [
@@ -95,7 +132,10 @@ def _with_header(raw: bytes, sealed: bytes = b"") -> bytes:
     pytest.param(b"R1" + encode_row(RowHeader(0), b"")[2:], id="wrong-marker"),
     pytest.param(b"\xd5\x01" + bytes(40), id="a-bare-sealed-state"),
     pytest.param(b'{"p":0,"d":[]}', id="a-bare-json-header"),
-    pytest.param(ROW_MAGIC + struct.pack(">I", 100) + b'{"p":0,"d":[]}', id="length-past-the-row"),
+    pytest.param(b"R2" + struct.pack(">I", 100) + b'{"p":0,"d":[]}', id="length-past-the-row"),
+    pytest.param(encode_row(RowHeader(0), b"")[:22], id="r3-shorter-than-its-summary"),
+    pytest.param(ROW_MAGIC + struct.pack(">IHI10sB", 100, 0, 0, b"-" * 10, 0) + b'{"p":0,"d":[]}',
+                 id="r3-length-past-the-row"),
     pytest.param(_with_header(b'{"p":0,"d":['), id="header-not-json"),
     pytest.param(_with_header(b'{"d":[]}'), id="no-partition"),
     pytest.param(_with_header(b'{"p":0}'), id="no-deadlines"),
