@@ -25,13 +25,17 @@ PER_PARTITION = 20
 AGE_S = 120.0
 
 
-async def _topic_with_messages(bootstrap: str, topic: str) -> None:
+async def _create_topic(bootstrap: str, topic: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         await admin.close()
+
+
+async def _topic_with_messages(bootstrap: str, topic: str) -> None:
+    await _create_topic(bootstrap, topic)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
@@ -93,12 +97,7 @@ async def test_the_age_is_found_behind_records_larger_than_the_probe_s_fetch_siz
     """The age probe fetches 64 KiB a partition (``AGE_FETCH_BYTES``); a committed offset at a
     record larger than that, on every partition at once, still gets its age."""
     topic, group = f"lag-large-{unique}", f"dfdg-lagtest-{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
+    await _create_topic(bootstrap, topic)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=1024 * 1024)
     await producer.start()
     old_ms = int((time.time() - AGE_S) * 1000)
