@@ -104,9 +104,10 @@ def state_from_json(data: bytes, pending: tuple[Deadline, ...] = ()) -> CitizenS
 
 
 def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:
-    body = {
+    listed = [[d.rule, d.due_date.isoformat(), d.case_id] for d in header.pending]
+    body: dict[str, object] = {
         "p": header.partition,
-        "d": [[d.rule, d.due_date.isoformat(), d.case_id] for d in header.pending],
+        "d": listed,
     }
     if header.saga is not None:
         body["g"] = saga_to_dict(header.saga)
@@ -115,9 +116,9 @@ def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:
     if header.published:
         body["n"] = list(header.published)
     encoded = orjson.dumps(body)
-    dues = [d.due_date.isoformat() for d in header.pending]
+    earliest = min(due for _, due, _ in listed).encode() if listed else _NO_DATE
     flags = (_SAGA if header.saga is not None else 0) | (_ERASED if header.erased else 0)
-    summary = _FIXED.pack(len(encoded), header.partition, len(dues), min(dues).encode() if dues else _NO_DATE, flags)
+    summary = _FIXED.pack(len(encoded), header.partition, len(listed), earliest, flags)
     return ROW_MAGIC + summary + encoded + sealed_state
 
 
