@@ -205,8 +205,6 @@ async def _lag_seconds(consumer: AIOKafkaConsumer, wanted: dict[TopicPartition, 
     pending = dict(wanted)
     deadline = time.monotonic() + timeout_s
     while pending and time.monotonic() < deadline:
-        # One record at a time: only the first record at each offset is looked at, and a worker
-        # draining a backlog refreshes this every few seconds beside its steps.
         batch = await consumer.getmany(*pending, timeout_ms=500, max_records=1)
         for tp, records in batch.items():
             if tp in pending and records:
