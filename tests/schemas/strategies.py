@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-__all__ = ["records"]
+__all__ = ["damaged", "records"]
 
 _INSTANTS = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
     lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000, tzinfo=UTC))
@@ -54,3 +54,20 @@ def records(cls: type) -> st.SearchStrategy[Any]:
     """Instances of the frozen dataclass ``cls`` with every field drawn from its type."""
     hints = typing.get_type_hints(cls)
     return st.builds(cls, **{f.name: _for(hints[f.name]) for f in dataclasses.fields(cls)})
+
+
+def damaged(encoded: bytes, data: st.DataObject, start: int = 0) -> bytes:
+    """``encoded`` with one to four bytes changed, cut, inserted or appended at or after ``start``."""
+    out = bytearray(encoded)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        action = data.draw(st.sampled_from(["flip", "cut", "insert", "append"]))
+        at = data.draw(st.integers(min_value=start, max_value=max(len(out) - 1, start)))
+        if action == "flip" and at < len(out):
+            out[at] = data.draw(st.integers(min_value=0, max_value=255))
+        elif action == "cut":
+            del out[at:at + data.draw(st.integers(min_value=1, max_value=8))]
+        elif action == "insert":
+            out[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+        else:
+            out += data.draw(st.binary(min_size=1, max_size=8))
+    return bytes(out)

@@ -11,7 +11,7 @@ from processors.events import Event
 from processors.validation import validate
 from schemas.codec import Codec, CodecError
 from schemas.registry import registered_classes
-from tests.schemas.strategies import records
+from tests.schemas.strategies import damaged, records
 
 CODEC = Codec.default()
 TODAY = date(2024, 6, 1)
@@ -45,23 +45,4 @@ def test_random_bodies_behind_a_known_fingerprint_only_raise_codec_errors(fp: by
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ANY_RECORD, st.data())
 def test_mutated_valid_encodings_only_raise_codec_errors(record: object, data: st.DataObject) -> None:
-    encoded = bytearray(CODEC.encode(record))
-    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
-        action = data.draw(st.sampled_from(["flip", "cut", "insert", "append"]))
-        at = data.draw(st.integers(min_value=0, max_value=max(len(encoded) - 1, 0)))
-        if action == "flip" and encoded:
-            encoded[at] = data.draw(st.integers(min_value=0, max_value=255))
-        elif action == "cut":
-            del encoded[at:at + data.draw(st.integers(min_value=1, max_value=8))]
-        elif action == "insert":
-            encoded[at:at] = data.draw(st.binary(min_size=1, max_size=8))
-        else:
-            encoded += data.draw(st.binary(min_size=1, max_size=8))
-    _survive(bytes(encoded))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(*[records(cls) for cls in registered_classes().values() if issubclass(cls, Event)]), st.dates())
-def test_validate_never_raises_on_any_well_typed_event(event: Event, today: date) -> None:
-    for violation in validate(event, today):
-        assert violation.code[:4].startswith("E2") and violation.field and violation.message
+    _survive(damaged(CODEC.encode(record), data))
