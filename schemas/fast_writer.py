@@ -65,6 +65,26 @@ def _int(n: int) -> bytes:
     return write_long(n)
 
 
+# Instants and dates written lately, one table each: a step stamps every record it writes with
+# the same "now", and its 6-byte varint cost more than the rest of a record's strings.
+_REMEMBERED = 4096
+
+
+def _remembered(write: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    written: dict[Any, bytes] = {}
+
+    def write_remembered(value: Any) -> bytes:
+        data = written.get(value)
+        if data is None:
+            data = write(value)
+            if len(written) >= _REMEMBERED:
+                written.clear()
+            written[value] = data
+        return data
+    return write_remembered
+
+
+@_remembered
 def _millis(value: datetime) -> bytes:
     if value.tzinfo is None:
         raise LeftToFastavro("a naive instant")  # its own rule (local time), as ``schemas.convert`` leaves it
@@ -72,6 +92,7 @@ def _millis(value: datetime) -> bytes:
     return write_long((delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000)
 
 
+@_remembered
 def _days(value: date) -> bytes:
     return write_long(value.toordinal() - _DAYS_SHIFT)
 
@@ -156,11 +177,18 @@ def compile_writer(schema: Mapping[str, Any], cls: type, prefix: bytes = b"") ->
     plan = record_plan(schema, cls)
     if plan is None:
         return None
-    namespace: dict[str, Any] = {"_prefix": prefix}
-    lines = ["def write(o):", "    return b''.join((", "        _prefix,"]
+    namespace: dict[str, Any] = {"_prefix": prefix, "_small": _SMALL, "_long": write_long}
+    lines, parts = ["def write(o):"], ["_prefix"]
     for i, (name, ft) in enumerate(plan):
-        namespace[f"_w{i}"] = _writer(ft)
-        lines.append(f"        _w{i}(o.{name}),")
+        if ft.kind == "string" and ft.enum is None:
+            # The commonest field, written out here: its length and its bytes as two parts.
+            lines.append(f"    v{i} = o.{name}.encode()")
+            parts += [f"_small[len(v{i})] if len(v{i}) < 4096 else _long(len(v{i}))", f"v{i}"]
+        else:
+            namespace[f"_w{i}"] = _writer(ft)
+            parts.append(f"_w{i}(o.{name})")
+    lines.append("    return b''.join((")
+    lines.extend(f"        {part}," for part in parts)
     lines.append("    ))")
     exec("\n".join(lines), namespace)  # noqa: S102 - identifiers checked by record_plan, no values in the source
     made: Writer = namespace["write"]

@@ -169,3 +169,14 @@ def test_an_enum_an_int_and_a_union_with_null_second_are_written_as_fastavro_wri
         assert write(record) == buf.getvalue()
     with pytest.raises(ValueError):
         write(Painted(Colour.RED, (), 2**31, None))  # outside Avro's int, as schemas.convert refuses it
+
+
+def test_an_instant_written_again_in_another_zone_or_as_naive_is_written_as_fastavro_writes_it() -> None:
+    """Instants are remembered once written (a step stamps all it writes with one "now"): an
+    equal instant given in another zone is the same number, a naive one is still fastavro's."""
+    from datetime import timedelta, timezone
+
+    at = datetime(2026, 11, 30, 12, 0, 0, 123_000, tzinfo=UTC)
+    for created_at in (at, at.astimezone(timezone(timedelta(hours=1))), at.replace(tzinfo=None), at):
+        record = _notification(created_at=created_at)
+        assert CODEC.encode(record) == _fastavro("dk.dfdg.out.Notification", record)
