@@ -36,3 +36,21 @@ def test_an_unknown_field_and_a_non_dataclass_are_refused() -> None:
     with pytest.raises(TypeError):
         replace(object())
     assert [f.name for f in dataclasses.fields(CaseState)]  # every class is built the same way
+
+
+def test_a_class_whose_init_only_stores_fields_is_built_equal_hashable_and_still_frozen() -> None:
+    """``CitizenState`` has no ``__post_init__``: its fields are stored without ``__init__``."""
+    from types import MappingProxyType
+
+    day = date(2026, 1, 1)
+    case = CaseState("c-1", "101", "851", 2, day, day, day, day)
+    state = CitizenState(citizen_key="k" * 43, akasse="a-1", cases=MappingProxyType({"c-1": case}),
+                         fired=frozenset({"x"}), deceased_on=date(2026, 5, 1))
+    for changes in ({}, {"akasse": None}, {"fired": frozenset({"x", "y"}), "municipality": "851"}):
+        made = replace(state, **changes)
+        assert made == dataclasses.replace(state, **changes)  # type: ignore[arg-type]
+        assert hash(made.fired) == hash(dataclasses.replace(state, **changes).fired)  # type: ignore[arg-type]
+        assert type(made) is CitizenState
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.akasse = "b"  # type: ignore[misc]
+    assert state.akasse == "a-1"
