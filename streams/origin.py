@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 __all__ = [
     "ORIGIN_HEADERS",
     "ORIGIN_SEALED",
@@ -79,9 +81,10 @@ def pack_envelope(key: bytes | None, headers: Headers) -> bytes:
     """The publisher's key and headers as bytes to seal (opened by ``unpack_envelope``)."""
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
-    return json.dumps({"key": None if key is None else b64(key),
-                       "headers": [[name, b64(value)] for name, value in headers]},
-                      separators=(",", ":")).encode()
+    # orjson: compact UTF-8 JSON that ``json.loads`` reads back; the stdlib's took ~1% of a
+    # draining worker, once for every event the door passes on.
+    return orjson.dumps({"key": None if key is None else b64(key),
+                         "headers": [[name, b64(value)] for name, value in headers]})
 
 
 def unpack_envelope(data: bytes) -> tuple[bytes | None, list[tuple[str, bytes]]]:

@@ -118,3 +118,11 @@ def test_rejection_messages_never_repeat_quoted_values_or_a_cpr() -> None:
     assert without_values("case 'c-1' exists with other facts") == "case <value> exists with other facts"
     assert CPR not in without_values(f"deleted_by {CPR} is not a subscriber")
     assert without_values("state would be 1234567 bytes") == "state would be 1234567 bytes"
+
+
+def test_the_sealed_envelope_gives_back_any_key_and_headers_as_they_came() -> None:
+    """The door packs the publisher's key and headers (any bytes, any header names) to seal them."""
+    from streams.origin import pack_envelope
+
+    for key, headers in ((None, []), (b"\x00\xff" * 40, [("ø-navn", b"\x80"), ("trace", b""), ("trace", b"2")])):
+        assert unpack_envelope(pack_envelope(key, headers)) == (key, headers)
