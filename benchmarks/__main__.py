@@ -8,6 +8,7 @@ started it). Prints a table and writes the same figures to benchmarks/results/<t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
@@ -23,7 +24,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import REPO, Context, Figure
+from benchmarks.common import REPO, Context, Figure, delete_run_topics
 
 BENCHES = {"codec": "benchmarks.codec_bench", "deadlines": "benchmarks.deadlines_bench",
            "drain": "benchmarks.drain_bench", "pipeline": "benchmarks.pipeline_bench",
@@ -89,6 +90,8 @@ def main() -> int:
             timings[name] = round(time.monotonic() - began, 1)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if bootstrap:
+            _delete_topics(bootstrap, ctx.run_id)
         if started_broker is not None:
             print(started_broker.stop())
     print(table(figures))
@@ -102,6 +105,14 @@ def main() -> int:
                               indent=2))
     print(f"written {out}")
     return 1 if errors else 0
+
+
+def _delete_topics(bootstrap: str, run_id: str) -> None:
+    try:
+        deleted = asyncio.run(delete_run_topics(bootstrap, run_id))
+        print(f"deleted the run's {len(deleted)} topics", flush=True)
+    except Exception as exc:  # noqa: BLE001 - the figures are kept whatever the cleanup meets
+        print(f"the run's topics (named *{run_id}*) were not deleted: {type(exc).__name__}: {exc}", flush=True)
 
 
 def _machine_speed(name: str) -> list[Figure]:

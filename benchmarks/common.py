@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-__all__ = ["Context", "Figure", "WorkerChild", "case_created_batch", "rss_mib", "synthetic_cpr"]
+__all__ = ["Context", "Figure", "WorkerChild", "case_created_batch", "delete_run_topics", "rss_mib", "synthetic_cpr"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,6 +78,23 @@ def case_created_batch(n: int, seed: str, municipality: str = "851") -> list[tup
             case_id=f"case-{len(out)}", receiving_municipality=municipality, jobcenter_municipality=municipality,
             contact_group=18, handover_date=handover, cv_number="CV-1")))
     return out
+
+
+async def delete_run_topics(bootstrap: str, run_id: str) -> list[str]:
+    """Delete every topic of one benchmark run: each has ``run_id`` in its name (the workers'
+    own, their changelogs, Quix Streams' repartition and changelog topics). A full run writes
+    ~2.5 GB of them; kept, a few dozen runs filled this machine's disk and the broker stopped."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = sorted(t for t in await admin.list_topics() if run_id in t)
+        for i in range(0, len(doomed), 50):
+            await admin.delete_topics(doomed[i:i + 50])
+        return doomed
+    finally:
+        await admin.close()
 
 
 def cpu_seconds(pid: int) -> float:
