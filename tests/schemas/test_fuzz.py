@@ -46,3 +46,10 @@ def test_random_bodies_behind_a_known_fingerprint_only_raise_codec_errors(fp: by
 @given(ANY_RECORD, st.data())
 def test_mutated_valid_encodings_only_raise_codec_errors(record: object, data: st.DataObject) -> None:
     _survive(damaged(CODEC.encode(record), data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(*[records(cls) for cls in registered_classes().values() if issubclass(cls, Event)]), st.dates())
+def test_validate_never_raises_on_any_well_typed_event(event: Event, today: date) -> None:
+    for violation in validate(event, today):
+        assert violation.code[:4].startswith("E2") and violation.field and violation.message
