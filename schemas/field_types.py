@@ -16,11 +16,11 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-__all__ = ["PRIMITIVES", "FieldType", "record_plan"]
+__all__ = ["FieldType", "record_plan"]
 
 # Avro type (or logical type) -> the Python type a field of it holds. ``int`` stands for both Avro
 # ints and longs: ``schemas.convert`` holds every Python int to Avro's 32-bit int either way.
-PRIMITIVES: dict[str, type] = {
+_HELD_AS: dict[str, type] = {
     "string": str,
     "bytes": bytes,
     "int": int,
@@ -35,7 +35,7 @@ _LOGICAL = {("timestamp-millis", "long"), ("date", "int")}
 
 @dataclass(frozen=True)
 class FieldType:
-    """``kind``: a key of ``PRIMITIVES``, or "enum", "array", "map", "optional".
+    """``kind``: a key of ``_HELD_AS``, or "enum", "array", "map", "optional".
     ``enum``: the Enum class a string or enum symbol is held as (None: a plain ``str``)."""
 
     kind: str
@@ -71,7 +71,7 @@ def field_type(avro: Any, hint: Any) -> FieldType | None:
     if isinstance(avro, Mapping):
         kind, logical = avro.get("type"), avro.get("logicalType")
         if logical is not None:
-            return FieldType(logical) if (logical, kind) in _LOGICAL and PRIMITIVES[logical] is hint else None
+            return FieldType(logical) if (logical, kind) in _LOGICAL and _HELD_AS[logical] is hint else None
         if kind == "enum":
             enum = _enum(hint)
             return FieldType("enum", tuple(avro["symbols"]), enum) if enum is not None or hint is str else None
@@ -84,7 +84,7 @@ def field_type(avro: Any, hint: Any) -> FieldType | None:
         return field_type(kind, hint) if isinstance(kind, str) else None
     if avro == "string" and _enum(hint) is not None:
         return FieldType("string", enum=_enum(hint))
-    return FieldType(avro) if isinstance(avro, str) and PRIMITIVES.get(avro) is hint else None
+    return FieldType(avro) if isinstance(avro, str) and _HELD_AS.get(avro) is hint else None
 
 
 def _members(hint: Any) -> list[Any] | None:
