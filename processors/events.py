@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 
+from processors.frozen import quick_init
+
 __all__ = [
     "EVENT_TYPES",
     "PERSONAL_FIELDS",
@@ -56,6 +58,7 @@ class AbsenceType(str, Enum):
     EXEMPT_MINK_EDUCATION = "EXEMPT_MINK_EDUCATION"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """Fields every event carries."""
@@ -65,6 +68,7 @@ class Event:
     producer: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaseCreated(Event):
     """R1: a case (contact group) is created for a citizen."""
@@ -83,6 +87,7 @@ class CaseCreated(Event):
     case_type: str = ""  # untyped: processors.archival.UNTYPED_CASE decides (R9)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HandoverDatePassed(Event):
     """R3: the handover date has passed (from an outside publisher or the pipeline itself)."""
@@ -93,6 +98,7 @@ class HandoverDatePassed(Event):
     receiving_municipality: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AbsenceRegistered(Event):
     """R6.1: a periodic condition (absence or exemption) is registered."""
@@ -106,6 +112,7 @@ class AbsenceRegistered(Event):
     education_benefit_recipient: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AbsenceDeleted(Event):
     """R6.2-R6.3: an absence is deleted by a jobcentre or an a-kasse (``deleted_by`` is a subscriber id)."""
@@ -120,6 +127,7 @@ class AbsenceDeleted(Event):
     municipality: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CitizenDeceased(Event):
     """R7: the CPR register reports a death."""
@@ -128,6 +136,7 @@ class CitizenDeceased(Event):
     date_of_death: date
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobseekerRegistered(Event):
     """R10.1: registration as a job seeker; the source of a citizen's a-kasse and municipality."""
@@ -142,6 +151,7 @@ class JobseekerRegistered(Event):
     akasse: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobseekerDeregistered(Event):
     """R10.1: deregistration as a job seeker."""
@@ -151,6 +161,7 @@ class JobseekerDeregistered(Event):
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContractConcluded(Event):
     """R5.1-R5.2: the integration contract ("Min Plan") is concluded."""
@@ -162,6 +173,7 @@ class ContractConcluded(Event):
     education_goal: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FollowUpHeld(Event):
     """R5.3: a follow-up on the contract was held."""
@@ -172,6 +184,7 @@ class FollowUpHeld(Event):
     goals_met: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataAreaFetchRequested(Event):
     """R2.3: a request to fetch a data area from the asylum operator."""
@@ -182,6 +195,7 @@ class DataAreaFetchRequested(Event):
     requested_by: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReferralRecordEnded(Event):
     """R8.1: a systematic referral record ended; it is deleted two years later."""
@@ -191,6 +205,7 @@ class ReferralRecordEnded(Event):
     ended_date: date
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScreeningResultMade(Event):
     """R8.2: a digital screening result was made; statistics then deletion six months later."""
@@ -202,6 +217,7 @@ class ScreeningResultMade(Event):
     score: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadlineDue(Event):
     """Internal: a durable deadline's date has passed. Sent by the deadline service to the

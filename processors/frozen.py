@@ -1,4 +1,5 @@
-"""``replace`` for the core's frozen dataclasses: the same result as ``dataclasses.replace``.
+"""Faster building of the core's frozen dataclasses: ``replace`` (the same result as
+``dataclasses.replace``) and ``quick_init`` (the same ``__init__``, storing fields faster).
 
 Every rule returns a new state made by ``replace``, several times an event.
 ``dataclasses.replace`` looks each class's fields up on every call (4.3 µs for a
@@ -14,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["replace"]
+__all__ = ["quick_init", "replace"]
 
 T = TypeVar("T")
 
@@ -59,3 +60,49 @@ def _made_by_dataclass(cls: type) -> bool:
     """Whether ``cls.__init__`` is the one ``@dataclass`` wrote (it only stores the fields)."""
     init = cls.__dict__.get("__init__")
     return init is not None and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+
+
+_ORIGINAL_INITS: dict[type, Callable[..., None]] = {}
+_NO_DEFAULT = object()
+
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that takes the same arguments and stores
+    each field through its slot's descriptor, where the dataclass's own stores each one through
+    ``object.__setattr__`` (the frozen check's way round): a fifth to a third of each
+    construction, and every step builds events, deadlines, cases and states by the dozen.
+    ``__post_init__`` still runs. Apply it outside ``@dataclass``."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    if not _made_by_dataclass(cls) or not {f.name for f in fields} <= slots:
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass with the dataclass's own __init__")
+    namespace: dict[str, Any] = {"MISSING": _NO_DEFAULT}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for f in fields:
+        namespace[f"set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is not dataclasses.MISSING:
+            namespace[f"default_{f.name}"] = f.default
+            value = f.name if f.init else f"default_{f.name}"
+            parameter = f"{f.name}=default_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"factory_{f.name}"] = f.default_factory
+            value = f"factory_{f.name}() if {f.name} is MISSING else {f.name}" if f.init else f"factory_{f.name}()"
+            parameter = f"{f.name}=MISSING"
+        else:
+            value, parameter = f.name, f.name
+        if f.init:
+            (keyword if f.kw_only else positional).append(parameter)
+        elif value == f.name:
+            continue  # no default: __post_init__ sets it
+        body.append(f"    set_{f.name}(self, {value})\n")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()\n")
+    parameters = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    exec(f"def __init__({parameters}):\n{''.join(body) or '    pass'}\n", namespace)  # noqa: S102 - field names only
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    _ORIGINAL_INITS[cls] = cls.__init__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls

@@ -15,6 +15,7 @@ from datetime import date
 from types import MappingProxyType
 
 from processors.events import AbsenceType, DataArea
+from processors.frozen import quick_init
 
 __all__ = [
     "Absence",
@@ -43,6 +44,7 @@ def deterministic_id(*parts: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PersonalData:
     """Every personal field the pipeline keeps about a citizen, in one record."""
@@ -51,6 +53,7 @@ class PersonalData:
     name: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Deadline:
     """A date-based rule that acts at 00:00 Europe/Copenhagen on the day after ``due_date``."""
@@ -66,6 +69,7 @@ class Deadline:
         object.__setattr__(self, "deadline_id", f"{self.rule}|{self.case_id}|{self.due_date.isoformat()}")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseState:
     """One case (contact group) and the lifecycle facts derived from it (R1-R5)."""
@@ -89,6 +93,7 @@ class CaseState:
     goals_met: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Absence:
     """A registered periodic condition (R6.1)."""
@@ -99,6 +104,7 @@ class Absence:
     end_date: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CitizenState:
     """Everything the pipeline holds about one citizen, keyed by the pseudonymous citizen key."""
@@ -130,6 +136,7 @@ class CitizenState:
 # ---- outputs: what the shell must do; each carries a deterministic id ----
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something subscribers must be told. ``kind`` selects the routing rule; the routing table
@@ -147,6 +154,7 @@ class Notice:
     personal: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DataAreaClosedOut:
     """R2.1: a data area closed; published on ``dfdg.data-area-closed``."""
@@ -157,6 +165,7 @@ class DataAreaClosedOut:
     closed_on: date
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FetchRefused:
     """R2.3: a fetch request for a closed area, refused with a reason."""
@@ -168,6 +177,7 @@ class FetchRefused:
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """An event that breaks a rule needing state (e.g. a case for a deceased citizen).
@@ -178,6 +188,7 @@ class Rejected:
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DeletionRequested:
     """R7/R8: data must go; the archive-then-delete saga takes it from here."""
@@ -191,6 +202,7 @@ class DeletionRequested:
 Output = Notice | DataAreaClosedOut | FetchRefused | Rejected | DeletionRequested
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What a handler decided: the new state, outputs to send, deadlines to set or cancel."""

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from processors import absence, deceased, lifecycle, registration, retention
 from processors.events import DeadlineDue, Event
-from processors.frozen import replace
+from processors.frozen import quick_init, replace
 from processors.model import CitizenState, Decision, Notice, Output, Rejected, deterministic_id
 from processors.reference import E301_CITIZEN_DECEASED
 from processors.routing import recipients
@@ -46,6 +46,7 @@ HANDLERS = _merge("event", lifecycle.HANDLERS, absence.HANDLERS, registration.HA
 DEADLINE_HANDLERS = _merge("deadline rule", lifecycle.DEADLINE_HANDLERS, retention.DEADLINE_HANDLERS)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One notification to one subscriber; ``notification_id`` is the same on every replay."""
@@ -62,6 +63,7 @@ def sealed_fields(delivery: Delivery, state: CitizenState) -> dict[str, str]:
     return {**fields, **delivery.notice.personal}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     decision: Decision

@@ -13,11 +13,13 @@ from datetime import date, datetime
 from types import MappingProxyType
 
 from processors.events import DataArea
+from processors.frozen import quick_init
 from schemas.registry import OUT_NAMESPACE, register_record
 
 __all__ = ["DataAreaClosed", "FetchRefused", "Notification"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notification:
     """A message to one subscriber (``dfdg.notify.<role>.<id>``) about one citizen."""
@@ -35,6 +37,7 @@ class Notification:
     details: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataAreaClosed:
     """R2.1: nothing more is fetched from the asylum operator for this data area."""
@@ -47,6 +50,7 @@ class DataAreaClosed:
     occurred_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchRefused:
     """R2.3: a fetch request was refused; ``reason`` says why in words a caseworker can act on."""

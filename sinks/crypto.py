@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from processors.frozen import quick_init
 from sinks.nonces import random_bytes
 
 __all__ = [
@@ -44,6 +45,7 @@ class CryptoError(RuntimeError):
     """A value cannot be opened: wrong key, destroyed key, or tampered bytes."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DataKey:
     key_id: bytes  # 16 random bytes, stored beside every ciphertext it made

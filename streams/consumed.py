@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from processors.frozen import quick_init
+
 __all__ = ["ConsumedMessage"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ConsumedMessage:
     """One consumed record, with the attributes the steps and their dead letters read (named as

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from processors.clock import local_date
 from processors.events import DeadlineDue, Event
+from processors.frozen import quick_init
 from processors.reference import E108_WRONG_TOPIC
 from processors.validation import validate
 from schemas.codec import Codec, CodecError
@@ -21,12 +22,14 @@ from streams.pseudonym import citizen_key
 __all__ = ["Admitted", "Refused", "admit"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Admitted:
     citizen_key: str
     event: Event
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Refused:
     code: str
