@@ -364,12 +364,11 @@ class KeyStore(KeyTopic):
         async with self._lock:
             created: list[tuple[str, DataKey, bytes]] = []
             with Outbox() as box:
-                for citizen in wanted:
-                    if self.known(citizen) is None:
-                        key = DataKey.generate()
-                        wrapped = self._master.wrap(key, citizen.encode())
-                        await self.put(citizen, key.key_id, wrapped)
-                        created.append((citizen, key, wrapped))
+                missing = [citizen for citizen in wanted if self.known(citizen) is None]  # made while waiting
+                for citizen, key in zip(missing, DataKey.generate_many(len(missing)), strict=True):
+                    wrapped = self._master.wrap(key, citizen.encode())
+                    await self.put(citizen, key.key_id, wrapped)
+                    created.append((citizen, key, wrapped))
                 await box.acknowledged()
             # Erased meanwhile (the erased row arrived, or a saga here shredded them, while the
             # rows were on their way): such a key is never used, and is tombstoned, so the
