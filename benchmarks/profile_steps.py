@@ -75,6 +75,7 @@ def _build() -> tuple[Any, Any, _AckingProducer]:
     from streams.dead_letters import DeadLetters
     from streams.deadlines import DeadlineIndex
     from streams.door import Door
+    from streams.handoff import DecodedHandOff
     from streams.key_shelf import RocksWrappedKeys
     from streams.keystore import KeyStore
     from streams.metrics import Metrics
@@ -105,9 +106,12 @@ def _build() -> tuple[Any, Any, _AckingProducer]:
     dead_letters = DeadLetters(sender, sealer, metrics, "profile")
     repo = CitizenRepository({}, sealer, _Changelog(sender.send))  # type: ignore[arg-type]
     saga = SagaRunner(outputs, sender, codec, sealer, "unused", metrics, CrashPoints(""), SagaWatch())
-    door = Door(codec, sealer, sender, dead_letters, metrics, clock, DEV_PSEUDONYM_KEY, "profile.citizen-events")
+    # The combined worker's hand-off (streams.handoff): N up to its capacity is all handed over.
+    handoff = DecodedHandOff(lambda: range(4))  # the step reads every partition
+    door = Door(codec, sealer, sender, dead_letters, metrics, clock, DEV_PSEUDONYM_KEY, "profile.citizen-events",
+                handoff)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, DeadlineIndex(), metrics, clock,
-                       "profile.archive-receipts", CrashPoints(""))
+                       "profile.archive-receipts", CrashPoints(""), handoff)
     return door, step, producer, clock
 
 
@@ -189,7 +193,7 @@ def main() -> None:
     # The worker's collector settings (streams.bootstrap): at Python's defaults a full collection
     # over the rows held here lands in the middle of a phase and is counted as the step's.
     gc.set_threshold(*GC_THRESHOLDS)
-    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 5000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 4000
     if "--profile" in sys.argv:
         profiler = _start_profiler()
         door, step, due = asyncio.run(run(n))

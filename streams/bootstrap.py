@@ -50,6 +50,7 @@ from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.door import Door
 from streams.faust_app import TableChangelog, TableRows, build_app, instance_id, table_partition_of
+from streams.handoff import DecodedHandOff
 from streams.ingress_loop import IngressLoop, door_group
 from streams.kafka_auth import client_config
 from streams.key_shelf import RocksWrappedKeys
@@ -106,9 +107,9 @@ def _outgoing(settings: Settings, metrics: Metrics) -> Outgoing:
 
 
 def _door(settings: Settings, clock: Clock, codec: Codec, metrics: Metrics, out: Outgoing,
-          on_assignment: Callable[[bool], None] | None = None) -> IngressLoop:
+          on_assignment: Callable[[bool], None] | None = None, handoff: DecodedHandOff | None = None) -> IngressLoop:
     door = Door(codec, out.sealer, out.sender, out.dead_letters, metrics, clock, settings.pseudonym_key,
-                citizen_events_topic(settings.app_id))
+                citizen_events_topic(settings.app_id), handoff)
     return IngressLoop(settings.bootstrap, settings.app_id, instance_id(settings), INGRESS_TOPICS,
                        lambda messages: _crash_only(door.handle(messages)), client_config(), on_assignment)
 
@@ -173,7 +174,12 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     sagas = SagaWatch(settings.archive_retry)
     saga = SagaRunner(outputs, sender, codec, sealer, settings.archive_inbox, metrics, crash, sagas,
                       settings.archive_retry)
-    step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash)
+    # The door of this process hands its decoded events to the step (streams.handoff), for the
+    # partitions the step's loop (``citizens``, below) reads; with the door in a process of its
+    # own there is nothing to hand over.
+    handoff = DecodedHandOff(lambda: citizens.owned) if settings.role != "steps" else None
+    step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash,
+                       handoff)
 
     changelog = table.changelog_topic.get_topic_name()
 
@@ -186,7 +192,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     operators = Operators(metrics, index, clock, settings.bootstrap, settings.app_id, lambda: timer.ready, sagas)
 
     if settings.role != "steps":
-        ingress = _door(settings, clock, codec, metrics, out)
+        ingress = _door(settings, clock, codec, metrics, out, handoff=handoff)
         app.stop_first.append(ingress.stop)
 
         @app.task

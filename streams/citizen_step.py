@@ -40,6 +40,7 @@ from streams.clock import Clock
 from streams.crash_points import CrashPoints
 from streams.dead_letters import DeadLetters
 from streams.deadlines import DeadlineIndex
+from streams.handoff import DecodedHandOff
 from streams.keystore import KeysUnavailable
 from streams.logs import get_logger
 from streams.metrics import Metrics
@@ -60,7 +61,7 @@ class StateTooLarge(ValueError):
 class CitizenStep:
     def __init__(self, repo: CitizenRepository, sealer: Sealer, codec: Codec, outputs: KafkaOutputs,
                  dead_letters: DeadLetters, saga: SagaRunner, index: DeadlineIndex, metrics: Metrics, clock: Clock,
-                 receipts_topic: str, crash: CrashPoints) -> None:
+                 receipts_topic: str, crash: CrashPoints, handoff: DecodedHandOff | None = None) -> None:
         self._repo = repo
         self._sealer = sealer
         self._codec = codec
@@ -72,6 +73,7 @@ class CitizenStep:
         self._clock = clock
         self._receipts_topic = receipts_topic
         self._crash = crash
+        self._handoff = handoff
 
     async def handle(self, partition: int, messages: Sequence[Any]) -> None:
         started = time.perf_counter()
@@ -157,19 +159,22 @@ class CitizenStep:
         return answer
 
     async def _event(self, msg: Any, citizen: Citizen, now: datetime, box: Outbox) -> None:
-        try:
-            raw = await self._sealer.open_event(citizen.key, msg.value)
-        except UnknownKey:
-            # The citizen was deleted and the key shredded: nothing of this event can be read.
-            self._metrics.event_in("SkippedShredded")
-            await self._dead_letters.send(msg, citizen.key, E307_CITIZEN_ERASED,
-                                          "the citizen has been deleted and its key destroyed, so this event can "
-                                          "no longer be read; nothing was done", "UnknownKey",
-                                          sealed_value=msg.value)
-            return
-        event = self._codec.decode(raw)
-        if not isinstance(event, Event):
-            raise TypeError("not an event")
+        event = self._handed_over(citizen.key, msg.value)
+        if event is None:
+            try:
+                raw = await self._sealer.open_event(citizen.key, msg.value)
+            except UnknownKey:
+                # The citizen was deleted and the key shredded: nothing of this event can be read.
+                self._metrics.event_in("SkippedShredded")
+                await self._dead_letters.send(msg, citizen.key, E307_CITIZEN_ERASED,
+                                              "the citizen has been deleted and its key destroyed, so this event can "
+                                              "no longer be read; nothing was done", "UnknownKey",
+                                              sealed_value=msg.value)
+                return
+            decoded = self._codec.decode(raw)
+            if not isinstance(decoded, Event):
+                raise TypeError("not an event")
+            event = decoded
         if citizen.erased or citizen.unreadable:
             outcome = process_erased(citizen.key, event, now)
             await self._emit(msg, citizen, outcome, now)
@@ -198,6 +203,16 @@ class CitizenStep:
                 self._saga.on_record_deleted(citizen, request)
         if not deletions and isinstance(event, CitizenDeceased) and citizen.saga is not None:
             await self._saga.run(citizen, now, box)  # a replayed death: the saga says what is left
+
+    def _handed_over(self, owner: str, value: bytes | None) -> Event | None:
+        """What the door of this process decoded these bytes to (streams.handoff), while the key
+        that sealed them is still held; None: open and decode them."""
+        if self._handoff is None or not value:
+            return None
+        event = self._handoff.take(owner, value)
+        if event is None or not self._sealer.holds_key(owner, value):
+            return None  # shredded since: the open says so, as for any other message
+        return event
 
     async def _emit(self, msg: Any, citizen: Citizen, outcome: Outcome, now: datetime) -> None:
         state = outcome.state

@@ -20,6 +20,7 @@ from processors.reference import E301_CITIZEN_DECEASED, E901_PROCESSING_FAILED
 from schemas.codec import Codec
 from streams.clock import Clock
 from streams.dead_letters import DeadLetters
+from streams.handoff import DecodedHandOff
 from streams.ingest import Admitted, Refused, admit
 from streams.logs import get_logger
 from streams.metrics import Metrics
@@ -33,7 +34,8 @@ log = get_logger("dfdg.worker")
 
 class Door:
     def __init__(self, codec: Codec, sealer: Sealer, sender: KafkaSender, dead_letters: DeadLetters,
-                 metrics: Metrics, clock: Clock, pseudonym_key: bytes, citizen_events_topic: str) -> None:
+                 metrics: Metrics, clock: Clock, pseudonym_key: bytes, citizen_events_topic: str,
+                 handoff: DecodedHandOff | None = None) -> None:
         self._codec = codec
         self._sealer = sealer
         self._sender = sender
@@ -42,8 +44,12 @@ class Door:
         self._clock = clock
         self._secret = pseudonym_key
         self._topic = citizen_events_topic
+        # The step of this process, when it runs here too, takes the decoded event from here.
+        self._handoff = handoff
 
     async def handle(self, messages: Sequence[Any]) -> None:
+        if self._handoff is not None:
+            await self._handoff.room_for(len(messages))  # not far ahead of the step (streams.handoff)
         now = self._clock.now()
         results = [(msg, admit(msg.value, self._codec, self._secret, now, msg.topic)) for msg in messages]
         await self._sealer.keys.ready()
@@ -80,4 +86,8 @@ class Door:
         sealed = await self._sealer.seal_event(result.citizen_key, msg.value)
         # The publisher's key and headers go on sealed, with its coordinates (streams.origin).
         origin = await self._sealer.origin_headers_for(result.citizen_key, msg)
-        await self._sender.send(self._topic, result.citizen_key.encode(), sealed, origin)
+        key = result.citizen_key.encode()
+        partition = await self._sender.partition_for(self._topic, key)
+        await self._sender.send(self._topic, key, sealed, origin, partition)
+        if self._handoff is not None:
+            self._handoff.leave(partition, result.citizen_key, sealed, result.event)

@@ -123,6 +123,10 @@ class KafkaSender:
     def fits(self, key: bytes | None, value: bytes | None, headers: Headers | None = None) -> bool:
         return record_size(key, value, headers) <= self.max_record_bytes
 
+    async def partition_for(self, topic: str, key: bytes | None) -> int:
+        """The partition ``send`` puts ``key`` in when it is not told one."""
+        return await self._producer.partition_for(topic, key)
+
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
                    partition: int | None = None, first: bool = False) -> None:
         """``first``: a key row, sent before the records that need it (see ``Outbox``)."""

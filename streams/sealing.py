@@ -76,6 +76,11 @@ class Sealer:
         key = await self.keys.key_by_id(owner, sealed_key_id(value))
         return open_sealed(key, value, event_aad(owner))
 
+    def holds_key(self, owner: str, value: bytes) -> bool:
+        """Whether the key ``value`` was sealed with is held here now (not shredded): what
+        ``open_event`` needs, without waiting for the key topic."""
+        return is_sealed(value) and self.keys.holds(owner, sealed_key_id(value))
+
     async def seal_origin(self, owner: str, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
         """The publisher's key and headers (``streams.origin``), sealed like the value they came with."""
         return seal(await self.keys.key_for(owner), pack_envelope(key, headers), origin_aad(owner))
