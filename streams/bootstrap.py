@@ -178,6 +178,8 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     # partitions the step's loop (``citizens``, below) reads; with the door in a process of its
     # own there is nothing to hand over.
     handoff = DecodedHandOff(lambda: citizens.owned) if settings.role != "steps" else None
+    if handoff is not None:
+        sealer.forget_on_shred(handoff.forget)
     step = CitizenStep(repo, sealer, codec, outputs, dead_letters, saga, index, metrics, clock, receipts_name, crash,
                        handoff)
 

@@ -262,10 +262,6 @@ class KeyTopic:
     def all_for(self, citizen: str) -> list[DataKey]:
         return _unpack(self._packed(citizen))
 
-    def holds(self, citizen: str, key_id: bytes) -> bool:
-        """Whether this key of the citizen is held here now (made here or read from the topic)."""
-        return self._by_id(citizen, key_id) is not None
-
     def _by_id(self, citizen: str, key_id: bytes) -> DataKey | None:
         return next((k for k in _unpack(self._packed(citizen)) if k.key_id == key_id), None)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -56,6 +56,7 @@ class Sealer:
         self.keys = keys
         self._dev_mode = dev_mode
         self._keks: dict[str, tuple[float, bytes]] = {}
+        self._forgetters: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         await self.keys.start()
@@ -79,7 +80,10 @@ class Sealer:
     def holds_key(self, owner: str, value: bytes) -> bool:
         """Whether the key ``value`` was sealed with is held here now (not shredded): what
         ``open_event`` needs, without waiting for the key topic."""
-        return is_sealed(value) and self.keys.holds(owner, sealed_key_id(value))
+        if not is_sealed(value):
+            return False
+        key_id = sealed_key_id(value)
+        return any(key.key_id == key_id for key in self.keys.all_for(owner))
 
     async def seal_origin(self, owner: str, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
         """The publisher's key and headers (``streams.origin``), sealed like the value they came with."""
@@ -140,6 +144,13 @@ class Sealer:
                 derived = notify_key_for(key, recipient)
                 await self.keys.put(citizen, derived.key_id, None, topic=notify_keys_topic(recipient))
 
+    def forget_on_shred(self, forget: Callable[[str], None]) -> None:
+        """``forget`` is told each citizen shredded here, and drops what it holds of theirs in clear."""
+        self._forgetters.append(forget)
+
     async def shred(self, citizen: str) -> int:
         """Destroy the citizen's data keys; returns how many."""
-        return await self.keys.shred(citizen)
+        shredded = await self.keys.shred(citizen)
+        for forget in self._forgetters:
+            forget(citizen)
+        return shredded

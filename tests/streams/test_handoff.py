@@ -116,6 +116,46 @@ async def test_a_step_that_takes_nothing_holds_the_door_back_once_only() -> None
     await asyncio.wait_for(waiting, 1.0)
 
 
+async def test_a_step_that_takes_slowly_holds_the_door_back_at_most_room_wait_s_in_all() -> None:
+    handoff = _handoff(capacity=20)
+    for n in range(20):
+        handoff.leave(0, "o", f"s-{n}".encode(), _case(n))
+
+    async def trickle() -> None:
+        for n in range(20):
+            await asyncio.sleep(ROOM_WAIT_S / 4)
+            handoff.take("o", f"s-{n}".encode())
+
+    step = asyncio.create_task(trickle())
+    started = time.monotonic()
+    await handoff.room_for(10)
+    assert time.monotonic() - started < ROOM_WAIT_S * 1.5
+    step.cancel()
+
+
+def test_the_held_bytes_are_bounded_and_an_oversized_event_is_not_held() -> None:
+    handoff = DecodedHandOff(lambda: {0}, capacity=1000, max_bytes=64 * 100)
+    for n in range(10):
+        handoff.leave(0, "o", bytes([n]) * 90, _case(n))
+    assert len(handoff) == 10 and handoff.held_bytes == 900
+    for n in range(10, 100):
+        handoff.leave(0, "o", bytes([n]) * 90, _case(n))
+    assert handoff.held_bytes <= 64 * 100 and len(handoff) == 71
+    assert handoff.take("o", bytes([0]) * 90) is None  # the oldest went first
+    handoff.leave(0, "o", b"x" * 101, _case(1))  # over a 64th of the bound: the step opens it
+    assert handoff.take("o", b"x" * 101) is None
+
+
+async def test_a_partition_the_step_no_longer_reads_loses_its_entries_before_the_next_batch() -> None:
+    read = {0, 1}
+    handoff = DecodedHandOff(lambda: read)
+    handoff.leave(0, "o", b"s-0", _case(0))
+    handoff.leave(1, "o", b"s-1", _case(1))
+    read.discard(1)  # revoked: nothing will take partition 1's entries here
+    await handoff.room_for(1)
+    assert len(handoff) == 1 and handoff.take("o", b"s-1") is None
+
+
 class _ReadyKeyStore(KeyStore):
     """Its topic holds nothing it has not read: every key it knows of, it made."""
 
@@ -228,3 +268,16 @@ async def test_r1_the_door_leaves_what_it_admitted_and_the_step_takes_it_from_th
     await step.handle(partition, [Msg(EVENTS, partition, 0, key, sealed, headers)])
     assert codec.decoded == decoded_by_the_door == 1  # the door's decode only
     assert len(handoff) == 0 and _notified(producer)
+
+
+async def test_r7_3_shredding_a_citizen_drops_their_decoded_events_from_memory() -> None:
+    """What the hand-off holds is personal data in clear: a citizen's entries go when their keys
+    are shredded here, whether or not the step would still have taken them."""
+    handoff = _handoff()
+    _, sealer, _, _ = _rig(handoff)
+    sealer.forget_on_shred(handoff.forget)
+    msg = await _passed_on(sealer, handoff, _case(1))
+    handoff.leave(0, "someone-else", b"sealed-for-someone-else", _case(2))
+    await sealer.shred(OWNER)
+    assert handoff.take(OWNER, msg.value) is None
+    assert len(handoff) == 1 and handoff.take("someone-else", b"sealed-for-someone-else") is not None
