@@ -12,6 +12,7 @@ stored directly: ~1.4 µs.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -71,38 +72,45 @@ def quick_init(cls: type[T]) -> type[T]:
     each field through its slot's descriptor, where the dataclass's own stores each one through
     ``object.__setattr__`` (the frozen check's way round): a fifth to a third of each
     construction, and every step builds events, deadlines, cases and states by the dozen.
-    ``__post_init__`` still runs. Apply it outside ``@dataclass``."""
+    ``__post_init__`` still runs. Apply it outside ``@dataclass``; a class it cannot build the
+    same way (no slots, its own ``__init__``, an ``InitVar``) is refused."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
-    if not _made_by_dataclass(cls) or not {f.name for f in fields} <= slots:
+    takes = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    if (not _made_by_dataclass(cls) or not {f.name for f in fields} <= slots
+            or takes != [f.name for f in fields if f.init and not f.kw_only] + [f.name for f in fields
+                                                                                 if f.init and f.kw_only]):
         raise TypeError(f"{cls.__name__} is not a slotted dataclass with the dataclass's own __init__")
-    namespace: dict[str, Any] = {"MISSING": _NO_DEFAULT}
+    # The generated code's own names are dunders, so no field name can shadow them.
+    namespace: dict[str, Any] = {"__missing__": _NO_DEFAULT}
     positional: list[str] = []
     keyword: list[str] = []
     body: list[str] = []
-    for f in fields:
-        namespace[f"set_{f.name}"] = getattr(cls, f.name).__set__
+    for n, f in enumerate(fields):
+        namespace[f"__set_{n}__"] = getattr(cls, f.name).__set__
         if f.default is not dataclasses.MISSING:
-            namespace[f"default_{f.name}"] = f.default
-            value = f.name if f.init else f"default_{f.name}"
-            parameter = f"{f.name}=default_{f.name}"
+            namespace[f"__default_{n}__"] = f.default
+            value = f.name if f.init else f"__default_{n}__"
+            parameter = f"{f.name}=__default_{n}__"
         elif f.default_factory is not dataclasses.MISSING:
-            namespace[f"factory_{f.name}"] = f.default_factory
-            value = f"factory_{f.name}() if {f.name} is MISSING else {f.name}" if f.init else f"factory_{f.name}()"
-            parameter = f"{f.name}=MISSING"
+            namespace[f"__factory_{n}__"] = f.default_factory
+            value = (f"__factory_{n}__() if {f.name} is __missing__ else {f.name}" if f.init
+                     else f"__factory_{n}__()")
+            parameter = f"{f.name}=__missing__"
         else:
             value, parameter = f.name, f.name
         if f.init:
             (keyword if f.kw_only else positional).append(parameter)
         elif value == f.name:
             continue  # no default: __post_init__ sets it
-        body.append(f"    set_{f.name}(self, {value})\n")
+        body.append(f"    __set_{n}__(self, {value})\n")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()\n")
     parameters = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
     exec(f"def __init__({parameters}):\n{''.join(body) or '    pass'}\n", namespace)  # noqa: S102 - field names only
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
     _ORIGINAL_INITS[cls] = cls.__init__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls

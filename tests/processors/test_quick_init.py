@@ -49,6 +49,10 @@ def test_same_parameters_and_the_same_fields_stored(cls: type) -> None:
     original = _ORIGINAL_INITS[cls]
     quick, theirs = inspect.signature(cls.__init__), inspect.signature(original)
     assert [_shape(p) for p in quick.parameters.values()] == [_shape(p) for p in theirs.parameters.values()]
+    factories = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+    for name, parameter in theirs.parameters.items():
+        if parameter.default is not inspect.Parameter.empty and name not in factories:
+            assert quick.parameters[name].default is parameter.default, name  # the same object
     fields = dataclasses.fields(cls)
     required = {f.name: object() for f in fields
                 if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
@@ -61,12 +65,22 @@ def test_same_parameters_and_the_same_fields_stored(cls: type) -> None:
         original(reference, **arguments)
         for f in fields:
             assert getattr(made, f.name) == getattr(reference, f.name), f.name
+            assert type(getattr(made, f.name)) is type(getattr(reference, f.name)), f.name
+            if f.default_factory is not dataclasses.MISSING and f.name not in arguments:
+                # A new value for each instance, as the dataclass makes it.
+                again = object.__new__(cls)
+                cls.__init__(again, **arguments)
+                assert getattr(again, f.name) is not getattr(made, f.name) or _immutable(getattr(made, f.name))
         assert not (set(theirs.parameters) - {"self"}) - {f.name for f in fields if f.init}
     with pytest.raises(TypeError):
         cls(**{**given, "not_a_field": 1})
     if required:
         with pytest.raises(TypeError):
             cls()
+
+
+def _immutable(value: object) -> bool:
+    return isinstance(value, frozenset | tuple | str | bytes | int | float | type(None))
 
 
 def test_post_init_still_runs() -> None:
@@ -81,3 +95,23 @@ def test_a_class_it_cannot_speed_up_is_refused() -> None:
 
     with pytest.raises(TypeError):
         quick_init(NoSlots)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithInitVar:
+        x: int
+        y: dataclasses.InitVar[int] = 0
+
+    with pytest.raises(TypeError):
+        quick_init(WithInitVar)
+
+
+def test_field_names_cannot_shadow_the_generated_code() -> None:
+    @quick_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Awkward:
+        MISSING: int = 1
+        set_x: int = 2
+        x: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    assert Awkward() == Awkward(1, 2, {}) and Awkward(5, 6, {"a": 1}).x == {"a": 1}
+    assert Awkward().x is not Awkward().x
