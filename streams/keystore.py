@@ -262,7 +262,8 @@ class KeyTopic:
     def all_for(self, citizen: str) -> list[DataKey]:
         return _unpack(self._packed(citizen))
 
-    def _by_id(self, citizen: str, key_id: bytes) -> DataKey | None:
+    def held_key(self, citizen: str, key_id: bytes) -> DataKey | None:
+        """The key with this id, if it is held here now (no wait for the topic: ``key_by_id``)."""
         return next((k for k in _unpack(self._packed(citizen)) if k.key_id == key_id), None)
 
     async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = KEY_WAIT_S) -> DataKey:
@@ -273,13 +274,13 @@ class KeyTopic:
         with it, so on a miss this reads the topic up to its end as of now, and only then calls
         the key unknown (``UnknownKey``: shredded, or never created). ``KeysUnavailable`` when
         the topic cannot be read that far within ``wait_s``: a broker problem, not an answer."""
-        key = self._by_id(citizen, key_id)
+        key = self.held_key(citizen, key_id)
         if key is None:
             try:
                 await asyncio.wait_for(self._read_to_now(), wait_s)
             except TimeoutError as exc:
                 raise KeysUnavailable(f"the key topic could not be read to its end within {wait_s:.0f} s") from exc
-            key = self._by_id(citizen, key_id)
+            key = self.held_key(citizen, key_id)
         if key is None:
             raise UnknownKey("no data key with that id: shredded, or never created")
         return key
