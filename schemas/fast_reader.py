@@ -13,7 +13,8 @@ size (a negative count followed by the block's size in bytes, as Java writers ma
 Anything malformed raises: a length or count that is negative or runs past the end, a union or
 enum index out of range, bytes that are not UTF-8, a number that does not fit its type, bytes
 left after the body, a varint of more than 64 bits (fastavro keeps its low 64 bits and reads
-on; this is the one body it reads that is refused here). ``tests/schemas/test_fast_reader.py``
+on), a negative union index (fastavro takes it from the end of the union's list): the two
+bodies it reads that are refused here (docs/changes.md). ``tests/schemas/test_fast_reader.py``
 holds the result equal to fastavro's for every registered record, and refuses what fastavro
 refuses.
 """
