@@ -123,6 +123,11 @@ def _case_notice(state: CitizenState, kind: str, rule: str, case: CaseState, cau
     )
 
 
+# Each data area's closing deadline rule and date (R2.1), in DataArea's order: iterating the enum
+# and formatting the rule for every new case cost more than the deadlines themselves.
+_AREA_DEADLINES = tuple((area_rule(area), AREA_CLOSES_ON[area].date_of) for area in DataArea)
+
+
 def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> Decision:
     """R1.1-R1.6, R2.4, R7.3: record the case, tell the jobcentre, set the lifecycle deadlines."""
     if state.deceased_on is not None:
@@ -149,7 +154,7 @@ def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> D
     if event.cv_number is None:  # R1.6
         outputs.append(_case_notice(state, KIND_JOBNET_PROFILE_REQUESTED, "R1.6", case, event, {}))
 
-    deadlines = [Deadline(area_rule(area), AREA_CLOSES_ON[area].date_of(case), case.case_id) for area in DataArea]
+    deadlines = [Deadline(rule, closes_on(case), case.case_id) for rule, closes_on in _AREA_DEADLINES]
     for opening in OPENINGS:  # R2.4
         early = opening.early_date(event)
         opens = opening.deadline_for(early, case)
@@ -169,7 +174,8 @@ def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> D
     ]
 
     state = replace(
-        with_case(state, case),
+        state,
+        cases=MappingProxyType({**state.cases, case.case_id: case}),  # with_case, in the same replace
         personal=replace(state.personal, cpr=event.cpr),  # the only place the CPR is kept
         municipality=state.municipality or case.jobcenter_municipality,
     )

@@ -9,7 +9,17 @@ from typing import TypeVar
 
 from processors.events import Event
 from processors.frozen import replace
-from processors.model import CaseState, CitizenState, Deadline, Decision, Notice, Output, Rejected, deterministic_id
+from processors.model import (
+    CaseState,
+    CitizenState,
+    Deadline,
+    Decision,
+    Notice,
+    Output,
+    Rejected,
+    deterministic_id,
+    iso_date,
+)
 
 __all__ = [
     "Handler",
@@ -59,6 +69,10 @@ def reschedule(
     is left alone, so replays produce no deadline churn.
     """
     added = {d.deadline_id: d for d in add}
+    if not state.pending:  # a new citizen's or case's first: nothing to cancel, every one is new
+        if not added:
+            return state, (), ()
+        return replace(state, pending=MappingProxyType(added)), (), tuple(added.values())
     cancelled = tuple(sorted({i for i in cancel if i in state.pending and i not in added}))
     new_ones = tuple(d for i, d in added.items() if state.pending.get(i) != d)
     if not cancelled and not new_ones:
@@ -103,4 +117,4 @@ def reject(state: CitizenState, event: Event, code: str, reason: str) -> Decisio
 
 def iso(d: date) -> str:
     """Dates in notice details are ISO strings."""
-    return d.isoformat()
+    return iso_date(d)

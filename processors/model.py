@@ -31,6 +31,7 @@ __all__ = [
     "PersonalData",
     "Rejected",
     "deterministic_id",
+    "iso_date",
 ]
 
 
@@ -42,6 +43,23 @@ def deterministic_id(*parts: str) -> str:
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     # Shaped like a UUID (version nibble 5) so tools that expect UUIDs accept it.
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+# A case's nine deadlines fall on three dates and a day's cases on the same ones, and every
+# deadline's date is written out as text three times an event (its id, the row's header, the
+# state): one string per date, made once, instead of a new one each time.
+_ISO_DATES: dict[date, str] = {}
+_ISO_DATES_HELD = 4096
+
+
+def iso_date(day: date) -> str:
+    """``day.isoformat()``, the same string object for every equal date held."""
+    text = _ISO_DATES.get(day)
+    if text is None:
+        if len(_ISO_DATES) >= _ISO_DATES_HELD:
+            _ISO_DATES.clear()
+        text = _ISO_DATES[day] = day.isoformat()
+    return text
 
 
 @quick_init
@@ -64,9 +82,18 @@ class Deadline:
     # Derived once: the id is looked up dozens of times per event (the state's keys, the
     # deadline index), and formatting it each time was a tenth of the step's CPU.
     deadline_id: str = field(init=False, repr=False, compare=False)
+    # The due date as ISO text, as the row's header, the state and the index write it.
+    due_iso: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "deadline_id", f"{self.rule}|{self.case_id}|{self.due_date.isoformat()}")
+        iso = iso_date(self.due_date)
+        _set_due_iso(self, iso)
+        _set_deadline_id(self, f"{self.rule}|{self.case_id}|{iso}")
+
+
+# A frozen class's own fields set through their slots (``object.__setattr__`` is the slow way).
+_set_due_iso = Deadline.due_iso.__set__  # type: ignore[attr-defined,misc]
+_set_deadline_id = Deadline.deadline_id.__set__  # type: ignore[attr-defined,misc]
 
 
 @quick_init

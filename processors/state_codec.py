@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from processors.events import AbsenceType, DataArea
-from processors.model import Absence, CaseState, CitizenState, Deadline, PersonalData
+from processors.model import Absence, CaseState, CitizenState, Deadline, PersonalData, iso_date
 
 __all__ = ["FORMAT_VERSION", "StateDecodeError", "state_from_dict", "state_to_dict"]
 
@@ -44,10 +44,10 @@ def _case_to(c: CaseState) -> dict[str, object]:
         "receiving_municipality": c.receiving_municipality,
         "jobcenter_municipality": c.jobcenter_municipality,
         "contact_group": c.contact_group,
-        "handover_date": c.handover_date.isoformat(),
-        "cv_takeover_date": c.cv_takeover_date.isoformat(),
-        "contract_takeover_date": c.contract_takeover_date.isoformat(),
-        "cv_update_deadline": c.cv_update_deadline.isoformat(),
+        "handover_date": iso_date(c.handover_date),
+        "cv_takeover_date": iso_date(c.cv_takeover_date),
+        "contract_takeover_date": iso_date(c.contract_takeover_date),
+        "cv_update_deadline": iso_date(c.cv_update_deadline),
         "case_type": c.case_type,
         "closed_areas": sorted(a.value for a in c.closed_areas),
         "cv_creation_open": c.cv_creation_open,
@@ -104,7 +104,7 @@ def state_to_dict(state: CitizenState) -> dict[str, object]:
         "records": {k: [kind, day.isoformat()] for k, (kind, day) in state.records.items()},
         "record_details": {k: dict(v) for k, v in state.record_details.items()},
         "pending": {
-            k: {"rule": p.rule, "due_date": p.due_date.isoformat(), "case_id": p.case_id}
+            k: {"rule": p.rule, "due_date": p.due_iso, "case_id": p.case_id}
             for k, p in state.pending.items()
         },
         "fired": sorted(state.fired),

@@ -107,7 +107,12 @@ def _bounds(event: Event, today: date) -> Iterator[Violation]:
     facts: tuple[date, date] | None = None
     for name in _field_names(type(event)):
         value = getattr(event, name, None)
-        if isinstance(value, datetime):  # before date: a datetime is a date too
+        if isinstance(value, str):  # most fields: first, before the checks for the other kinds
+            if len(value) > (most := bounds.max_length(name)):
+                yield Violation(ref.E211_VALUE_TOO_LONG, name, f"{name} is longer than {most:,} characters")
+        elif value is None:
+            pass
+        elif isinstance(value, datetime):  # before date: a datetime is a date too
             first, last = bounds.occurred_at_window(today)
             local = _local_date(value)
             if not first <= local <= last:
@@ -126,9 +131,6 @@ def _bounds(event: Event, today: date) -> Iterator[Violation]:
                                 f"{name} is {'before' if value < first else 'after'} the plausible window "
                                 f"{first.isoformat()} to {last.isoformat()} "
                                 f"(today + {bounds.FACT_DATE_MAX_YEARS_AHEAD} years): {fault}")
-        elif isinstance(value, str):
-            if len(value) > (most := bounds.max_length(name)):
-                yield Violation(ref.E211_VALUE_TOO_LONG, name, f"{name} is longer than {most:,} characters")
         elif isinstance(value, tuple | list):
             yield from _list_bound(name, value)
 

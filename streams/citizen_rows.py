@@ -104,7 +104,7 @@ def state_from_json(data: bytes, pending: tuple[Deadline, ...] = ()) -> CitizenS
 
 
 def encode_row(header: RowHeader, sealed_state: bytes) -> bytes:
-    listed = [[d.rule, d.due_date.isoformat(), d.case_id] for d in header.pending]
+    listed = [[d.rule, d.due_iso, d.case_id] for d in header.pending]
     body: dict[str, object] = {
         "p": header.partition,
         "d": listed,

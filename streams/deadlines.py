@@ -74,7 +74,7 @@ def _fires_at(due: date) -> float:
 
 def entries_for(citizen_key: str, partition: int, pending: Iterable[Deadline]) -> list[DueDeadline]:
     return [DueDeadline(_fires_at(d.due_date), citizen_key, d.deadline_id, intern(d.rule),
-                        intern(d.due_date.isoformat()), d.case_id, partition) for d in pending]
+                        intern(d.due_iso), d.case_id, partition) for d in pending]
 
 
 class DeadlineIndex:

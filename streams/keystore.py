@@ -85,6 +85,14 @@ def _unpack(packed: bytes) -> list[DataKey]:
     return [DataKey(packed[i:i + _ID], packed[i + _ID:i + _PACKED]) for i in range(0, len(packed), _PACKED)]
 
 
+def _position(packed: bytes, key_id: bytes) -> int:
+    """Where the key ``key_id`` starts in ``packed``, or -1 (only at a key's start counts)."""
+    for at in range(0, len(packed), _PACKED):
+        if packed[at:at + _ID] == key_id:
+            return at
+    return -1
+
+
 class KeyTopic:
     """Reads a compacted topic of wrapped data keys (rows ``<citizen key>:<key id hex>``) and
     keeps following it; a tombstone forgets the key. The rows are kept wrapped in ``shelf``,
@@ -264,7 +272,13 @@ class KeyTopic:
 
     def held_key(self, citizen: str, key_id: bytes) -> DataKey | None:
         """The key with this id, if it is held here now (no wait for the topic: ``key_by_id``)."""
-        return next((k for k in _unpack(self._packed(citizen)) if k.key_id == key_id), None)
+        packed = self._packed(citizen)
+        at = _position(packed, key_id)
+        return None if at < 0 else DataKey(key_id, packed[at + _ID:at + _PACKED])
+
+    def holds(self, citizen: str, key_id: bytes) -> bool:
+        """Whether the key with this id is held here now (``held_key`` without making it)."""
+        return _position(self._packed(citizen), key_id) >= 0
 
     async def key_by_id(self, citizen: str, key_id: bytes, wait_s: float = KEY_WAIT_S) -> DataKey:
         """The key a value was sealed with.
@@ -362,10 +376,11 @@ class KeyStore(KeyTopic):
         wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None and not self.is_erased(c)]
         if not wanted:
             return 0
+        waited = self._lock.locked()  # a free lock is taken without yielding: nothing can change meanwhile
         async with self._lock:
             created: list[tuple[str, DataKey, bytes]] = []
             with Outbox() as box:
-                missing = [citizen for citizen in wanted if self.known(citizen) is None]  # made while waiting
+                missing = [citizen for citizen in wanted if self.known(citizen) is None] if waited else wanted
                 for citizen, key in zip(missing, DataKey.generate_many(len(missing)), strict=True):
                     wrapped = self._master.wrap(key, citizen.encode())
                     await self.put(citizen, key.key_id, wrapped)
@@ -374,10 +389,13 @@ class KeyStore(KeyTopic):
             # Erased meanwhile (the erased row arrived, or a saga here shredded them, while the
             # rows were on their way): such a key is never used, and is tombstoned, so the
             # topic keeps no key of a deleted citizen (R7.3).
-            for citizen, key, _ in created:
-                if self.is_erased(citizen):
-                    await self.put(citizen, key.key_id, None)
-            kept = [made for made in created if not self.is_erased(made[0])]
+            erased = [self.is_erased(citizen) for citizen, _, _ in created]
+            if any(erased):
+                for (citizen, key, _), gone in zip(created, erased, strict=True):
+                    if gone:
+                        await self.put(citizen, key.key_id, None)
+                erased = [self.is_erased(citizen) for citizen, _, _ in created]  # or while those went out
+            kept = [made for made, gone in zip(created, erased, strict=True) if not gone]
             self._keep_all(kept)
             return len(kept)
 

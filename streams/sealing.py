@@ -80,7 +80,7 @@ class Sealer:
     def holds_key(self, owner: str, value: bytes) -> bool:
         """Whether the key ``value`` was sealed with is held here now (not shredded): what
         ``open_event`` needs, without waiting for the key topic."""
-        return is_sealed(value) and self.keys.held_key(owner, sealed_key_id(value)) is not None
+        return is_sealed(value) and self.keys.holds(owner, sealed_key_id(value))
 
     async def seal_origin(self, owner: str, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
         """The publisher's key and headers (``streams.origin``), sealed like the value they came with."""

@@ -4,6 +4,7 @@ citizens' keys opened, shredding reaching the shelf, a wrong master key refused 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +208,31 @@ async def test_the_store_s_own_rows_read_back_leave_its_opened_keys_alone(shelf:
     store._apply({"tp": [_Row(f"c-1:{other.key_id.hex()}".encode(), None)]})
     assert store.all_for("c-1") == [key]
     wrapped_keys.close()
+
+
+def test_a_held_key_is_found_by_its_id_only_at_a_key_s_start() -> None:
+    """``held_key`` and ``holds`` (what the step asks of every event handed over) find a key by
+    its id among a citizen's keys; sixteen bytes of a secret that equal an id are not a key."""
+    topic, _ = _counting_topic(InMemoryWrappedKeys(), 10)
+    first, second = DataKey(b"\x01" * 16, b"\x02" * 16 + b"\x09" * 16), DataKey(b"\x09" * 16, b"\x03" * 32)
+    topic._apply({"tp": [_row("c-1", first), _row("c-1", second)]})  # type: ignore[dict-item]
+    for key in (first, second):
+        assert topic.held_key("c-1", key.key_id) == key and topic.holds("c-1", key.key_id)
+    topic._apply({"tp": [_Row(f"c-1:{second.key_id.hex()}".encode(), None)]})  # type: ignore[dict-item]
+    assert topic.held_key("c-1", b"\x09" * 16) is None and not topic.holds("c-1", b"\x09" * 16)
+    assert topic.holds("c-1", first.key_id) and not topic.holds("c-2", first.key_id)
+
+
+async def test_two_steps_asking_at_once_for_a_new_citizen_s_key_make_one() -> None:
+    """The door and a step (or two batches) ask for the same new citizen's key together: the one
+    that waited for the other's rows to be acknowledged finds the key made, and makes none."""
+    rows: list[bytes] = []
+
+    async def send(topic: str, row: bytes, value: bytes | None) -> None:
+        rows.append(row)
+        await asyncio.sleep(0.01)  # the broker's acknowledgement: the other caller runs meanwhile
+
+    store = KeyStore("unused:9092", "keys", MASTER, send=send, shelf=InMemoryWrappedKeys(), opened=10)
+    made = await asyncio.gather(store.ensure(["c-1"]), store.ensure(["c-1", "c-2"]))
+    assert sorted(made) == [1, 1] and len(rows) == 2 and sorted(r[:3] for r in rows) == [b"c-1", b"c-2"]
+    assert len(store.all_for("c-1")) == 1
