@@ -49,7 +49,14 @@ from streams.dead_letters import DeadLetters
 from streams.deadline_timer import DeadlineTimer
 from streams.deadlines import DeadlineIndex
 from streams.door import Door
-from streams.faust_app import TableChangelog, TableRows, build_app, instance_id, table_partition_of
+from streams.faust_app import (
+    TableChangelog,
+    TableRows,
+    build_app,
+    instance_id,
+    table_partition_of,
+    without_write_ahead_log,
+)
 from streams.handoff import DecodedHandOff
 from streams.ingress_loop import IngressLoop, door_group
 from streams.kafka_auth import client_config
@@ -159,6 +166,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
     # versions within a bounded time (R7), not whenever the cleaner gets round to it.
     table = app.Table("citizens", partitions=settings.partitions, key_type=bytes, value_type=bytes,
                       extra_topic_configs=COMPACTED, options=_store_options(settings))
+    without_write_ahead_log(table)  # the changelog holds every row (streams.faust_app)
 
     out = _outgoing(settings, metrics)
     producer, sender, sealer, dead_letters = out.producer, out.sender, out.sealer, out.dead_letters
