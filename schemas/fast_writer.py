@@ -107,7 +107,9 @@ def _remember(table: dict[Any, bytes], value: Any, written: bytes) -> None:
 
 def _text(value: str) -> bytes:
     data = value.encode()
-    return write_long(len(data)) + data
+    size = len(data)
+    # The length's varint from the table, without the call: a notification writes two dozen strings.
+    return (_SMALL[size] if size < 4096 else write_long(size)) + data
 
 
 def _bytes(value: bytes) -> bytes:
