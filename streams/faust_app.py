@@ -96,13 +96,12 @@ def without_write_ahead_log(table: Any) -> bool:
 
     The log made every citizen row one more ``write(2)`` of the whole row (~9 µs of a put's
     12 here), and the changelog already holds every row. Why nothing is lost without it:
-    a crash loses only the writes still in memory, and with one column family, flushed in
-    order, what survives is a prefix of the writes. The changelog offset Faust restores from
-    is one of those writes, made after the rows it covers were acknowledged by the changelog
-    (``TableChangelog.persisted``): whenever it survives, so does every row before it, and the
-    restart restores the rest from the changelog. The input positions are rows like any other
-    (``streams.citizen_repo``), so they never claim a batch whose rows were lost. A clean
-    stop flushes the memory (RocksDB flushes unlogged writes when a store is closed).
+    a crash loses only the writes still in memory, and with one column family, one writer and
+    every write unlogged, what survives is a prefix of the writes. The changelog offset Faust
+    restores from is one of those writes, made after the rows and the positions row it covers
+    are in the store and acknowledged by the changelog (``CitizenStep.handle``): whenever it
+    survives, so does everything before it, and the restart restores the rest from the
+    changelog. A store dropped by Faust (a stop, a revoke) is flushed as it goes.
     docs/operations.md; the kill tests in tests/integration/test_citizen_step_crash.py
     restart on the store a SIGKILL left."""
     options = getattr(table.data, "rocksdb_options", None)

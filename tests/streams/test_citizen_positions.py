@@ -93,3 +93,21 @@ def test_the_positions_row_is_not_a_citizen() -> None:
     repo = CitizenRepository(rows, None)  # type: ignore[arg-type]
     assert [key for key, _ in repo.headers()] == ["ab" * 16]
     assert repo.positions() == {"t": 1}
+
+
+async def test_r2_1_the_positions_are_in_the_store_before_the_changelog_offset_that_covers_them() -> None:
+    """The store keeps no write-ahead log (streams.faust_app.without_write_ahead_log): after a
+    crash it holds a prefix of its writes, and a restore starts after the changelog offset it
+    holds. Were that offset written before the positions row it covers, a prefix could hold
+    the offset and not the row, and the restore would never bring the row back."""
+    producer = RecordingProducer()
+    step, repo, rows = _rig(producer)
+    seen_at_offset: list[bytes | None] = []
+
+    class RecordingChangelog(Changelog):
+        def persisted(self, offsets: dict[int, int]) -> None:
+            seen_at_offset.append(rows.get(POSITIONS_KEY))
+
+    repo._changelog = RecordingChangelog(KafkaSender(producer, 1_000_000))
+    await step.handle(2, [Msg(TOPIC, 2, 4, b"x" * 32, _receipt())])
+    assert seen_at_offset == [b'{"%s":5}' % TOPIC.encode()]
