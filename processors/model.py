@@ -46,8 +46,8 @@ def deterministic_id(*parts: str) -> str:
 
 
 # A case's nine deadlines fall on three dates and a day's cases on the same ones, and every
-# deadline's date is written out as text three times an event (its id, the row's header, the
-# state): one string per date, made once, instead of a new one each time.
+# deadline's date is written out as text several times an event (its id, the row's header, the
+# state, the index): one string per date, made once, instead of a new one each time.
 _ISO_DATES: dict[date, str] = {}
 _ISO_DATES_HELD = 4096
 

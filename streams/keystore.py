@@ -109,6 +109,9 @@ class KeyTopic:
         self._shelf: WrappedKeys = shelf if shelf is not None else InMemoryWrappedKeys()
         # Per citizen, its keys opened and packed in one bytes value (``_pack``).
         self._opened = OpenedKeys(opened)
+        # How many times the shelf has changed: whoever read it before an await can tell
+        # whether what it read may be out of date (``KeyStore.ensure``).
+        self._changes = 0
         # A topic wrapped with another master key is refused when read, not at the first use.
         self._unwrap_checked = False
         self._consumer: AIOKafkaConsumer | None = None
@@ -205,10 +208,12 @@ class KeyTopic:
                 changed[citizen] = held
         if changed:
             self._shelf.write({citizen: encode_entries(held) for citizen, held in changed.items()})
+            self._changes += 1
             for citizen in changed:
                 self._opened.drop(citizen)
         if erased:
             self._shelf.mark_erased(erased)
+            self._changes += 1
         if batch:
             self._arrived.set()
             self._arrived = asyncio.Event()
@@ -245,6 +250,7 @@ class KeyTopic:
             held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key.key_id]
             changes[citizen] = encode_entries([*held, (key.key_id, wrapped)])
         self._shelf.write(changes)
+        self._changes += 1
         for citizen, key, _ in created:
             if len(decode_entries(changes[citizen])) > 1:
                 self._opened.drop(citizen)
@@ -254,6 +260,7 @@ class KeyTopic:
     def _forget(self, citizen: str, key_id: bytes) -> None:
         held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key_id]
         self._shelf.write({citizen: encode_entries(held)})
+        self._changes += 1
         self._opened.drop(citizen)
 
     def is_erased(self, citizen: str) -> bool:
@@ -376,11 +383,12 @@ class KeyStore(KeyTopic):
         wanted = [c for c in dict.fromkeys(citizens) if self.known(c) is None and not self.is_erased(c)]
         if not wanted:
             return 0
-        waited = self._lock.locked()  # a free lock is taken without yielding: nothing can change meanwhile
+        seen = self._changes
         async with self._lock:
             created: list[tuple[str, DataKey, bytes]] = []
             with Outbox() as box:
-                missing = [citizen for citizen in wanted if self.known(citizen) is None] if waited else wanted
+                # Read again only if keys were made or read while this waited for the lock.
+                missing = wanted if self._changes == seen else [c for c in wanted if self.known(c) is None]
                 for citizen, key in zip(missing, DataKey.generate_many(len(missing)), strict=True):
                     wrapped = self._master.wrap(key, citizen.encode())
                     await self.put(citizen, key.key_id, wrapped)
@@ -418,4 +426,5 @@ class KeyStore(KeyTopic):
             self._forget(citizen, key_id)
         await self._write(self._topic, f"{citizen}:{ERASED_ROW}".encode(), ERASED_ROW.encode())
         self._shelf.mark_erased([citizen])
+        self._changes += 1
         return len(keys)
