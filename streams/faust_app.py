@@ -90,14 +90,16 @@ def build_app(settings: Settings) -> WorkerApp:
 
 
 def without_write_ahead_log(table: Any) -> bool:
-    """Open each RocksDB partition store of ``table`` with RocksDB's write-ahead log off, for
-    every write to it (the step's rows and positions, Faust's restores and its changelog
-    offset); False for a store that is not RocksDB (``memory://``), left as it is.
+    """Open each RocksDB partition store of ``table`` with RocksDB's write-ahead log off for
+    every write that does not ask for it (the step's rows and positions, Faust's own recovery
+    and its changelog offset; the bulk restore's and standby copy's runs ask for it,
+    ``streams.changelog_runs``); False for a store that is not RocksDB (``memory://``).
 
     The log made every citizen row one more ``write(2)`` of the whole row (~9 µs of a put's
     12 here), and the changelog already holds every row. Why nothing is lost without it:
     a crash loses only the writes still in memory, and with one column family, one writer and
-    every write unlogged, what survives is a prefix of the writes. The changelog offset Faust
+    no logged write after unlogged ones still in memory, what survives is a prefix of the
+    writes. The changelog offset Faust
     restores from is one of those writes, made after the rows and the positions row it covers
     are in the store and acknowledged by the changelog (``CitizenStep.handle``): whenever it
     survives, so does everything before it, and the restart restores the rest from the

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,13 @@ def _run_child(datadir: str, kill: bool) -> int:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode
 
 
-def _reopened(datadir: str) -> tuple[int | None, set[str]]:
+def _reopened(datadir: str) -> tuple[int | None, Counter[str]]:
+    """The changelog offset partition 1's store holds, and how many rows of each kind."""
     table = _table("rocksdb://", datadir)
     offset = table.data.persisted_offset(TP(table.changelog_topic_name, 1))
-    keys = {k.decode().split("-")[0] for k in table.data._db_for_partition(1).keys()  # noqa: SIM118 - an Rdict
-            if not k.startswith(b"__faust")}
-    return offset, keys
+    kinds = Counter(k.decode().split("-")[0] for k in table.data._db_for_partition(1).keys()  # noqa: SIM118 - an Rdict
+                    if not k.startswith(b"__faust"))
+    return offset, kinds
 
 
 def test_a_sigkilled_store_keeps_a_prefix_its_changelog_offset_covers_and_a_clean_close_keeps_all() -> None:
@@ -94,8 +96,42 @@ def test_a_sigkilled_store_keeps_a_prefix_its_changelog_offset_covers_and_a_clea
     offset, kinds = _reopened(killed)
     # The flushed part survived, the offset it wrote last with it; the rest is for the
     # changelog restore to bring back (from offset 100 on).
-    assert offset == 99 and kinds == {"early"}
+    assert offset == 99 and kinds == {"early": 100}
     closed = tempfile.mkdtemp()
     assert _run_child(closed, kill=False) == 0
     offset, kinds = _reopened(closed)
-    assert offset == 199 and kinds == {"early", "late"}
+    assert offset == 199 and kinds == {"early": 100, "late": 100}
+
+
+_RESTORE_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    from aiokafka import ConsumerRecord
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    from test_table_without_log import _table
+    from streams.changelog_runs import rocksdict_writer
+    from streams.faust_app import TableRows, table_partition_of, without_write_ahead_log
+    table = _table("rocksdb://", {datadir!r})
+    without_write_ahead_log(table)
+    with table_partition_of(1):
+        for i in range(50):
+            TableRows(table)[f"step-{{i}}".encode()] = b"s" * 500  # unlogged, in memory
+    def run(start):
+        return [ConsumerRecord("t", 1, start + i, 0, 0, f"run-{{start + i}}".encode(), b"r" * 500, None, 0, 0, [])
+                for i in range(100)]
+    write = rocksdict_writer(table.data, 1)
+    write(run(0), 99)
+    write(run(100), 199)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_restore_s_runs_survive_a_sigkill_with_their_offset_and_the_unlogged_writes_before_them() -> None:
+    """A bulk restore or a standby copy writes its runs with the log (streams.changelog_runs), so
+    a crash in the middle goes on from the last run; the unlogged writes before the first run
+    were flushed first, so a surviving run's offset never claims rows the crash lost."""
+    here = Path(__file__).resolve()
+    datadir = tempfile.mkdtemp()
+    code = _RESTORE_CHILD.format(repo=str(here.parents[2]), tests=str(here.parent), datadir=datadir)
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == -9
+    offset, kinds = _reopened(datadir)
+    assert offset == 199 and kinds == {"step": 50, "run": 200}
