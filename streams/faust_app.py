@@ -99,11 +99,11 @@ def without_write_ahead_log(table: Any) -> bool:
     12 here), and the changelog already holds every row. Why nothing is lost without it:
     a crash loses only the writes still in memory, and with one column family, one writer and
     no logged write after unlogged ones still in memory, what survives is a prefix of the
-    writes. The changelog offset Faust
-    restores from is one of those writes, made after the rows and the positions row it covers
-    are in the store and acknowledged by the changelog (``CitizenStep.handle``): whenever it
-    survives, so does everything before it, and the restart restores the rest from the
-    changelog. A store dropped by Faust (a stop, a revoke) is flushed as it goes.
+    writes. The changelog offset Faust restores from is one of those writes, made after the
+    rows and the positions row it covers are in the store and acknowledged by the changelog
+    (``CitizenStep.handle``): whenever it survives, so does everything before it, and the
+    restart restores the rest from the changelog. A store dropped by Faust (a stop, a revoke)
+    is flushed as it goes.
     docs/operations.md; the kill tests in tests/integration/test_citizen_step_crash.py
     restart on the store a SIGKILL left."""
     options = getattr(table.data, "rocksdb_options", None)
