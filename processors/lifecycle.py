@@ -173,9 +173,9 @@ def on_case_created(state: CitizenState, event: CaseCreated, now: datetime) -> D
         Deadline(RULE_CONTRACT_DUE, add_days(case.handover_date, CONTRACT_DUE_DAYS), case.case_id),
     ]
 
-    state = replace(
+    state = with_case(
         state,
-        cases=MappingProxyType({**state.cases, case.case_id: case}),  # with_case, in the same replace
+        case,
         personal=replace(state.personal, cpr=event.cpr),  # the only place the CPR is kept
         municipality=state.municipality or case.jobcenter_municipality,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from processors.events import Event
 from processors.frozen import replace
@@ -50,9 +50,10 @@ def typed(event_type: type[E], handler: Callable[[CitizenState, E, datetime], De
     return handle
 
 
-def with_case(state: CitizenState, case: CaseState) -> CitizenState:
-    """``state`` with ``case`` stored under its id."""
-    return replace(state, cases=MappingProxyType({**state.cases, case.case_id: case}))
+def with_case(state: CitizenState, case: CaseState, **changes: Any) -> CitizenState:
+    """``state`` with ``case`` stored under its id, and ``changes`` to its other fields in the
+    same replace."""
+    return replace(state, cases=MappingProxyType({**state.cases, case.case_id: case}), **changes)
 
 
 def pending_ids(state: CitizenState, case_id: str, rule: str) -> tuple[str, ...]:
