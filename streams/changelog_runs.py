@@ -40,7 +40,7 @@ def rocksdict_writer(store: Any, partition: int) -> WriteRun | None:
         db = store._db_for_partition(partition)
         if not flushed:
             db.flush()  # the unlogged writes before this run, on disk before it
-            flushed = False
+            flushed = True
         batch = WriteBatch(raw_mode=True)
         for record in records:
             if record.value is None:

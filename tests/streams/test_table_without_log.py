@@ -135,3 +135,37 @@ def test_a_restore_s_runs_survive_a_sigkill_with_their_offset_and_the_unlogged_w
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == -9
     offset, kinds = _reopened(datadir)
     assert offset == 199 and kinds == {"step": 50, "run": 200}
+
+
+def test_a_restore_flushes_the_store_once_before_its_first_run_not_before_every_run() -> None:
+    """A flush per run would make a small file per fetched run: a million-row restore would
+    stall on its own compactions."""
+    from aiokafka import ConsumerRecord
+
+    from streams.changelog_runs import rocksdict_writer
+
+    table = _table("rocksdb://", tempfile.mkdtemp())
+    without_write_ahead_log(table)
+    store = table.data
+    flushes: list[int] = []
+
+    class Counting:
+        def __init__(self, db: Any) -> None:
+            self._db = db
+
+        def flush(self) -> None:
+            flushes.append(1)
+            self._db.flush()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._db, name)
+
+    real = store._db_for_partition
+    store._db_for_partition = lambda partition: Counting(real(partition))
+    write = rocksdict_writer(store, 1)
+    assert write is not None
+    for start in (0, 10, 20):
+        write([ConsumerRecord("t", 1, start + i, 0, 0, f"k{start + i}".encode(), b"v", None, 0, 0, [])
+               for i in range(10)], start + 9)
+    assert len(flushes) == 1
+    assert real(1).get(b"k29") == b"v" and store.persisted_offset(TP(table.changelog_topic_name, 1)) == 29
