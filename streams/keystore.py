@@ -242,20 +242,25 @@ class KeyTopic:
             self._opened.put(citizen, packed)
         return packed
 
-    def _keep_all(self, created: Sequence[tuple[str, DataKey, bytes]]) -> None:
-        """Keys made here, their rows acknowledged: kept wrapped, and opened for their first use."""
+    def _keep_all(self, created: Sequence[tuple[str, DataKey, bytes]], none_held: bool = False) -> None:
+        """Keys made here, their rows acknowledged: kept wrapped, and opened for their first use.
+        ``none_held``: the shelf has not changed since these citizens were found to have no key
+        (their rows are the first), so it need not be read again."""
         changes: dict[str, bytes] = {}
+        opened: dict[str, bytes] = {}
         for citizen, key, wrapped in created:
-            _pack([key])  # checks the key's shape before anything is kept
-            held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key.key_id]
+            packed = _pack([key])  # checks the key's shape before anything is kept
+            held = [] if none_held else [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key.key_id]
             changes[citizen] = encode_entries([*held, (key.key_id, wrapped)])
+            if not held:
+                opened[citizen] = packed
         self._shelf.write(changes)
         self._changes += 1
-        for citizen, key, _ in created:
-            if len(decode_entries(changes[citizen])) > 1:
-                self._opened.drop(citizen)
+        for citizen in changes:
+            if citizen in opened:
+                self._opened.put(citizen, opened[citizen])
             else:
-                self._opened.put(citizen, _pack([key]))
+                self._opened.drop(citizen)
 
     def _forget(self, citizen: str, key_id: bytes) -> None:
         held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key_id]
@@ -389,6 +394,7 @@ class KeyStore(KeyTopic):
             with Outbox() as box:
                 # Read again only if keys were made or read while this waited for the lock.
                 missing = wanted if self._changes == seen else [c for c in wanted if self.known(c) is None]
+                seen = self._changes
                 for citizen, key in zip(missing, DataKey.generate_many(len(missing)), strict=True):
                     wrapped = self._master.wrap(key, citizen.encode())
                     await self.put(citizen, key.key_id, wrapped)
@@ -404,7 +410,7 @@ class KeyStore(KeyTopic):
                         await self.put(citizen, key.key_id, None)
                 erased = [self.is_erased(citizen) for citizen, _, _ in created]  # or while those went out
             kept = [made for made, gone in zip(created, erased, strict=True) if not gone]
-            self._keep_all(kept)
+            self._keep_all(kept, none_held=self._changes == seen)
             return len(kept)
 
     async def put(self, row_citizen: str, key_id: bytes, wrapped: bytes | None, topic: str | None = None) -> None:

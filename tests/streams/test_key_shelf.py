@@ -236,3 +236,20 @@ async def test_two_steps_asking_at_once_for_a_new_citizen_s_key_make_one() -> No
     made = await asyncio.gather(store.ensure(["c-1"]), store.ensure(["c-1", "c-2"]))
     assert sorted(made) == [1, 1] and len(rows) == 2 and sorted(r[:3] for r in rows) == [b"c-1", b"c-2"]
     assert len(store.all_for("c-1")) == 1
+
+
+async def test_a_key_another_process_made_while_ours_was_on_its_way_is_kept_beside_ours() -> None:
+    """Two doors make a key for the same new citizen at once: the other's row is read while ours
+    waits for its acknowledgement. The shelf then holds both (each process picks the same one,
+    the lowest id), and ours is not taken for the citizen's only key."""
+    other = DataKey(b"\x00" * 16, b"\x07" * 32)  # the lowest id: the one every process picks
+    store: KeyStore
+
+    async def send(topic: str, row: bytes, value: bytes | None) -> None:
+        store._apply({"tp": [_row("c-1", other)]})  # type: ignore[dict-item]
+        await asyncio.sleep(0)
+
+    store = KeyStore("unused:9092", "keys", MASTER, send=send, shelf=InMemoryWrappedKeys(), opened=10)
+    assert await store.ensure(["c-1"]) == 1
+    assert len(store.all_for("c-1")) == 2 and store.known("c-1") == other
+    assert len(decode_entries(store._shelf.get("c-1"))) == 2
