@@ -11,7 +11,8 @@ docs/performance.md). Instead:
            partitions of the same numbers, from where its group ``<app>-citizen`` committed
     per poll: up to ``BATCH_MAX`` messages; each partition's part goes to the step (which sends
     its effects, waits for them, then writes the rows), the parts side by side; once every part
-    is done, the offsets are committed
+    is done, the offsets are committed, while the next batch is handled (at most one commit
+    on its way, awaited before the next)
     Faust is about to hand partitions over
         -> ``revoke()``: the batch in hand finishes and commits, and nothing more is read, before
            Faust lets another worker restore the table
@@ -81,6 +82,9 @@ class CitizenLoop:
         self._wake = asyncio.Event()
         self._running = False
         self._committed_at = time.monotonic()
+        # The last batch's commit while it is on its way (at most one). The rows hold where to
+        # read on from, so this commit only tells lag where the loop is: no batch waits for it.
+        self._commit: asyncio.Task[None] | None = None
 
     @property
     def owned(self) -> frozenset[int]:
@@ -121,6 +125,8 @@ class CitizenLoop:
         self._running = True
         try:
             while True:
+                if self._wanted is not None or (self._commit is not None and self._commit.done()):
+                    await self._committed()  # before the partitions change hands
                 self._apply(consumer)
                 if not self._owned:
                     await self._wake.wait()
@@ -133,8 +139,11 @@ class CitizenLoop:
                     await self._recommit(consumer)
         finally:
             self._running = False
-            self._release()
-            await consumer.stop()
+            try:
+                await self._committed()
+            finally:
+                self._release()
+                await consumer.stop()
 
     async def _recommit(self, consumer: AIOKafkaConsumer) -> None:
         """Commit where the loop stands; idle, everything before its positions is handled."""
@@ -181,5 +190,13 @@ class CitizenLoop:
         # The partitions' parts run side by side: each holds its own citizens, rows and outbox,
         # so one can decide while another waits for the broker's acknowledgements.
         await asyncio.gather(*(self._handle(partition, messages) for partition, messages in by_partition.items()))
-        await consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "")
-                               for tp, records in batch.items() if records and tp.partition in self._owned})
+        await self._committed()
+        self._commit = asyncio.ensure_future(consumer.commit(
+            {tp: OffsetAndMetadata(records[-1].offset + 1, "")
+             for tp, records in batch.items() if records and tp.partition in self._owned}))
+
+    async def _committed(self) -> None:
+        """Wait for the commit on its way, if any (its failure is the loop's: it stops)."""
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            await commit

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.consumed import ConsumedMessage
@@ -105,6 +105,53 @@ async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_i
     try:
         await _until(lambda: len(seen) == 5)
         assert [m.value for m in seen] == [b"b%d" % i for i in range(5)]
+    finally:
+        await _cancel(task)
+
+
+async def test_r2_1_a_batch_s_commit_lands_while_the_next_is_handled_and_a_stop_waits_for_it(
+        bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit of one batch is on its way while the next is handled (never two at once, in
+    order); a stop asked for at the end of a batch returns only once that batch's commit has
+    landed, so a restarted worker does not replay it. Each commit goes to the broker half a
+    second late, as over a slow network, so that a stop that did not wait would be seen."""
+    real_commit = AIOKafkaConsumer.commit
+    in_flight: list[int] = []
+
+    async def slow_commit(self: AIOKafkaConsumer, offsets: object = None) -> None:
+        in_flight.append(1)
+        assert len(in_flight) == 1, "two commits on their way at once"
+        try:
+            await asyncio.sleep(0.5)
+            await real_commit(self, offsets)
+        finally:
+            in_flight.pop()
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", slow_commit)
+    topic, app = f"door-pipe-{unique}", f"doorpipe-{unique}"
+    await _topic(bootstrap, topic)
+    await _publish(bootstrap, topic, [b"a%d" % i for i in range(6)])
+    batches: list[int] = []
+    stopping: list[asyncio.Future[None]] = []
+    loop: IngressLoop
+
+    async def handle(messages: Sequence[ConsumedMessage]) -> None:
+        batches.append(len(messages))
+        if sum(batches) >= 9 and not stopping:
+            stopping.append(asyncio.ensure_future(loop.stop()))
+
+    loop = IngressLoop(bootstrap, app, f"inst-{unique}", [topic], handle, {})
+    task = asyncio.create_task(loop.run())
+    try:
+        await _until(lambda: sum(batches) == 6)
+        await _until(lambda: loop._commit is None or loop._commit.done())
+        assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 6
+        await _publish(bootstrap, topic, [b"b%d" % i for i in range(3)])
+        await _until(lambda: bool(stopping))
+        await asyncio.wait_for(stopping[0], 30)
+        # No polling: the stop has returned, so the last batch's commit is in.
+        assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 9
+        await asyncio.wait_for(task, 30)
     finally:
         await _cancel(task)
 
