@@ -35,7 +35,7 @@ from processors.events import Event
 
 __all__ = ["HANDOFF_BYTES", "HANDOFF_EVENTS", "ROOM_WAIT_S", "DecodedHandOff"]
 
-# How many decoded events may wait for the step: a few door batches (BATCH_MAX, 500 events).
+# How many decoded events may wait for the step: a few door batches (BATCH_MAX, 1,000 events).
 HANDOFF_EVENTS = 4096
 # How many sealed bytes they may hold; a decoded event takes about as much again. An event of
 # more than a 64th of this is not held: the step opens it, so one large event cannot push out
