@@ -53,6 +53,7 @@ from streams.faust_app import (
     TableChangelog,
     TableRows,
     build_app,
+    flush_stores,
     instance_id,
     table_partition_of,
     without_write_ahead_log,
@@ -176,7 +177,7 @@ def build_worker(settings: Settings, clock: Clock, tick_seconds: float = 1.0) ->
 
     outputs = KafkaOutputs(codec, lambda topic, key, value, headers: sender.send(topic, key, value, headers),
                            ensure_notify_topic)
-    crash = CrashPoints()
+    crash = CrashPoints(flush=lambda: flush_stores(table))
     index = DeadlineIndex()
     repo = CitizenRepository(TableRows(table), sealer, TableChangelog(table, sender.send))
     sagas = SagaWatch(settings.archive_retry)

@@ -104,6 +104,7 @@ class CitizenStep:
             self._repo.persisted(rows)
         for citizen in touched:
             await self._crash.at("after-state", citizen.key)
+        self._crash.flushed_until("after-flushed-state", {citizen.key for citizen in touched})
         if messages:
             self._metrics.observe_processing((time.perf_counter() - started) / len(messages))
 

@@ -1,7 +1,9 @@
-"""A worker killed while it restores its table in bulk (``streams.bulk_restore``), against the
-real broker: restarted, it reads on from the offset the crash left in its store, not from the
-start and not past a gap, and its store then holds exactly what the changelog holds.
-docs/operations.md's failure matrix, the row "while restoring the table in bulk"."""
+"""A worker killed while it restores its table in bulk (``streams.bulk_restore``), or while its
+stores hold writes not yet flushed to disk (they keep no write-ahead log), against the real
+broker: restarted, it reads on from the offset the crash left in its store, not from the start
+and not past a gap, and its store then holds exactly what the changelog holds.
+docs/operations.md's failure matrix, the rows "while restoring the table in bulk" and "a
+SIGKILL with the table's stores partly flushed"."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.step_model import key_of, owed, passed_cases
-from tests.integration.test_citizen_step_crash import ENV, NOW, _assert_exact, _publish, _settled, _wait_for_crash
+from tests.integration.test_citizen_step_crash import (
+    ENV,
+    NOW,
+    _all_delivered,
+    _assert_exact,
+    _publish,
+    _settled,
+    _wait_for_crash,
+)
 from tests.sealed import citizens_changelog
 from tests.streams.test_bulk_restore_kafka import _ends
 from tests.worker_process import WorkerProcess
@@ -98,3 +108,42 @@ async def test_r2_1_a_crash_mid_bulk_restore_reads_on_from_the_store_s_offset_an
     assert _store_rows(tmp_path / "b", app_id, partitions) == await _changelog_rows(bootstrap, topic, partitions)
     _assert_exact(expected, notes, closed, "crash mid bulk restore")
     assert sum(notes.values()) == len(expected.notifications), "the restarted worker sent notifications again"
+
+
+async def test_r2_1_a_kill_with_an_unflushed_tail_restores_just_that_tail_and_loses_nothing(
+        bootstrap: str, unique: str, tmp_path: Path) -> None:
+    """The table's stores keep no write-ahead log (``streams.faust_app.without_write_ahead_log``).
+    A worker flushes them to disk after every batch of a first wave of cases, then is SIGKILLed
+    at the end of a batch of a second wave before any flush: its store keeps a flushed prefix
+    with the changelog offset it reaches, and loses the rest. Restarted on that store, it
+    restores from the changelog the records past that offset only (some, not all), then holds
+    every row the changelog does, and owes and sends every output."""
+    app_id = f"flushed-kill-{unique}"
+    cases = passed_cases(unique, 240, NOW.date(), NOW)
+    first_wave, second_wave = cases[:160], cases[160:]
+    expected, keys = owed(cases, NOW), {key_of(c.cpr) for c in cases}
+    target = key_of(second_wave[-1].cpr)
+    crashing = WorkerProcess(bootstrap, app_id, tmp_path / "w",
+                             {**ENV, "DFDG_TEST_CRASH_AT": f"after-flushed-state:{target}"}).start()
+    try:
+        await _publish(bootstrap, first_wave)
+        await _all_delivered(bootstrap, owed(first_wave, NOW), {key_of(c.cpr) for c in first_wave}, [crashing])
+        await _publish(bootstrap, second_wave)
+        _wait_for_crash(crashing)
+    finally:
+        crashing.kill()
+    partitions = int(crashing.env["DFDG_PARTITIONS"])
+    topic = citizens_changelog(app_id)
+    total = sum((await _ends(bootstrap, [TopicPartition(topic, p) for p in range(partitions)])).values())
+
+    restarted = WorkerProcess(bootstrap, app_id, tmp_path / "w", ENV).start(restart=True)
+    try:
+        restored = _logged(restarted, "table restored in bulk")
+        notes, closed = await _settled(bootstrap, expected, keys, [restarted])
+    finally:
+        restarted.stop()
+    # Neither nothing (the crashed batch was never flushed) nor everything (the first wave was).
+    assert restored, f"nothing restored from the changelog:\n{restarted.tail()}"
+    assert 0 < sum(int(r["records"]) for r in restored) < total, (restored, total)
+    assert _store_rows(tmp_path / "w", app_id, partitions) == await _changelog_rows(bootstrap, topic, partitions)
+    _assert_exact(expected, notes, closed, "kill with an unflushed tail")
