@@ -40,6 +40,7 @@ from aiokafka.structs import OffsetAndMetadata
 from streams.consumed import ConsumedMessage
 from streams.group_offsets import inherit_offsets
 from streams.logs import get_logger
+from streams.pending_commit import PendingCommit
 from streams.step_policy import BATCH_MAX
 
 __all__ = ["CitizenLoop", "citizen_group"]
@@ -82,9 +83,9 @@ class CitizenLoop:
         self._wake = asyncio.Event()
         self._running = False
         self._committed_at = time.monotonic()
-        # The last batch's commit while it is on its way (at most one). The rows hold where to
-        # read on from, so this commit only tells lag where the loop is: no batch waits for it.
-        self._commit: asyncio.Task[None] | None = None
+        # The rows hold where to read on from, so a commit only tells lag where the loop is: no
+        # batch waits for the one before.
+        self._commit = PendingCommit()
 
     @property
     def owned(self) -> frozenset[int]:
@@ -125,8 +126,8 @@ class CitizenLoop:
         self._running = True
         try:
             while True:
-                if self._wanted is not None or (self._commit is not None and self._commit.done()):
-                    await self._committed()  # before the partitions change hands
+                if self._wanted is not None or self._commit.finished:
+                    await self._commit.landed()  # before the partitions change hands
                 self._apply(consumer)
                 if not self._owned:
                     await self._wake.wait()
@@ -139,11 +140,9 @@ class CitizenLoop:
                     await self._recommit(consumer)
         finally:
             self._running = False
-            try:
-                await self._committed()
-            finally:
-                self._release()
-                await consumer.stop()
+            await self._commit.settled()
+            self._release()
+            await consumer.stop()
 
     async def _recommit(self, consumer: AIOKafkaConsumer) -> None:
         """Commit where the loop stands; idle, everything before its positions is handled."""
@@ -190,13 +189,7 @@ class CitizenLoop:
         # The partitions' parts run side by side: each holds its own citizens, rows and outbox,
         # so one can decide while another waits for the broker's acknowledgements.
         await asyncio.gather(*(self._handle(partition, messages) for partition, messages in by_partition.items()))
-        await self._committed()
-        self._commit = asyncio.ensure_future(consumer.commit(
-            {tp: OffsetAndMetadata(records[-1].offset + 1, "")
-             for tp, records in batch.items() if records and tp.partition in self._owned}))
-
-    async def _committed(self) -> None:
-        """Wait for the commit on its way, if any (its failure is the loop's: it stops)."""
-        commit, self._commit = self._commit, None
-        if commit is not None:
-            await commit
+        await self._commit.landed()
+        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "")
+                   for tp, records in batch.items() if records and tp.partition in self._owned}
+        self._commit.send(consumer.commit(offsets))

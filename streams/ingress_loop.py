@@ -13,9 +13,9 @@ and two tasks per message), which measured as much CPU as the door's own work
 A crash anywhere before 3 has landed replays the batch (the citizen step drops the
 duplicates); the loop never commits a message it has not finished. A commit is awaited before
 the next one is sent, so at most one is in flight and they land in order; its round trip is
-spent on the next batch rather than waited out (a single thread runs the door and the step,
-and measured ~6% idle in a drain). A rebalance, and a stop, wait until the batch in hand is
-handled and its commit has landed, so the next owner starts where this one stopped.
+spent on the next batch rather than waited out (``streams.pending_commit``). A rebalance, and
+a stop, wait until the batch in hand is handled and its commit has landed, so the next owner
+starts where this one stopped.
 
 The group uses static membership like the app's own (``group_instance_id``), so a restarted
 worker takes its ingress partitions straight back; a new door group starts where the app's
@@ -35,6 +35,7 @@ from aiokafka.structs import OffsetAndMetadata
 from streams.consumed import ConsumedMessage
 from streams.group_offsets import inherit_offsets
 from streams.logs import get_logger
+from streams.pending_commit import PendingCommit
 from streams.step_policy import (
     BATCH_MAX,
     HANDOVER_WAIT_S,
@@ -72,8 +73,7 @@ class IngressLoop:
         self._idle.set()
         self._stopping = False
         self._on_assignment = on_assignment
-        # The last batch's commit while it is on its way (at most one).
-        self._commit: asyncio.Task[None] | None = None
+        self._commit = PendingCommit()
 
     async def run(self) -> None:
         await inherit_offsets(self._bootstrap, self._group, self._app_id, self._topics, self._client_config)
@@ -91,13 +91,11 @@ class IngressLoop:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
                 if batch and not self._stopping:  # a batch read while stopping is left for the next start
                     await self._one_batch(consumer, batch)
-                elif self._commit is not None and self._commit.done():
-                    await self._committed()  # an idle loop learns of a failed commit too
+                elif self._commit.finished:
+                    await self._commit.landed()  # an idle loop learns of a failed commit too
         finally:
-            try:
-                await self._committed()
-            finally:
-                await consumer.stop()
+            await self._commit.settled()
+            await consumer.stop()
 
     async def stop(self) -> None:
         """Finish and commit the batch in hand, then read nothing more (the worker is stopping)."""
@@ -109,25 +107,18 @@ class IngressLoop:
         try:
             await self._handle([ConsumedMessage.of(record) for records in batch.values() for record in records])
             offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items() if records}
-            await self._committed()
-            self._commit = asyncio.ensure_future(_commit(consumer, offsets))
+            await self._commit.landed()
+            self._commit.send(_commit(consumer, offsets))
             if self._stopping:
-                await self._committed()
+                await self._commit.landed()
         finally:
             self._idle.set()
 
-    async def _committed(self) -> None:
-        """Wait for the commit on its way, if any (its failure is the loop's: it stops)."""
-        commit, self._commit = self._commit, None
-        if commit is not None:
-            await commit
-
     async def settled(self) -> None:
-        """Once no batch is in hand and the last batch's commit has landed."""
+        """Once no batch is in hand and the last batch's commit has landed (or failed: the loop
+        itself stops on that)."""
         await self._idle.wait()
-        commit = self._commit
-        if commit is not None:
-            await asyncio.shield(commit)
+        await self._commit.settled()
 
 
 async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> None:

@@ -144,7 +144,7 @@ async def test_r2_1_a_batch_s_commit_lands_while_the_next_is_handled_and_a_stop_
     task = asyncio.create_task(loop.run())
     try:
         await _until(lambda: sum(batches) == 6)
-        await _until(lambda: loop._commit is None or loop._commit.done())
+        await _until(lambda: loop._commit.finished)
         assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 6
         await _publish(bootstrap, topic, [b"b%d" % i for i in range(3)])
         await _until(lambda: bool(stopping))
