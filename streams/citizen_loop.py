@@ -139,8 +139,11 @@ class CitizenLoop:
                 elif time.monotonic() - self._committed_at > RECOMMIT_IDLE_S:
                     await self._recommit(consumer)
         finally:
+            # The loop ends only on an error or a cancellation (a stop has already revoked its
+            # partitions, waiting for the commit): a failed loop exits now, not once the broker
+            # answers again.
             self._running = False
-            await self._commit.settled()
+            self._commit.abandon()
             self._release()
             await consumer.stop()
 

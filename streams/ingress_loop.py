@@ -93,8 +93,11 @@ class IngressLoop:
                     await self._one_batch(consumer, batch)
                 elif self._commit.finished:
                     await self._commit.landed()  # an idle loop learns of a failed commit too
-        finally:
             await self._commit.settled()
+        except BaseException:
+            self._commit.abandon()  # a loop that failed exits now (streams.bootstrap.loop_or_exit)
+            raise
+        finally:
             await consumer.stop()
 
     async def stop(self) -> None:

@@ -37,19 +37,38 @@ class PendingCommit:
         return self._task is None or self._task.done()
 
     async def landed(self) -> None:
-        """Wait for the commit on its way, if any; its failure is raised (the loop stops on it)."""
-        task, self._task = self._task, None
-        if task is not None:
-            await task
-
-    async def settled(self) -> None:
-        """Wait for the commit on its way to land or fail, without raising and without cancelling
-        it: for those who wait besides the loop, and for the loop's own end, where a failed
-        commit means only that its batch is read again."""
+        """Wait for the commit on its way, if any; its failure is raised (the loop stops on it).
+        A cancelled wait leaves the commit on its way (``abandon`` or ``settled`` then)."""
         task = self._task
         if task is None:
             return
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("a batch's commit failed; its messages will be read again",
-                        error=type(task.exception()).__name__)
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._task = None
+
+    async def settled(self) -> None:
+        """Wait for the commit on its way to land or fail, without raising and without cancelling
+        it: for a stop and a hand-over, and a loop's clean end, where a failed commit means only
+        that its batch is read again."""
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+        if task is not None:
+            _retrieved(task)
+
+    def abandon(self) -> None:
+        """A loop ending on an error or a cancellation: it must not wait for a broker that may be
+        gone (a commit retries for as long as the coordinator is unavailable), so the commit is
+        left to land or fail by itself; one that never lands means only that its batch is read
+        again."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.add_done_callback(_retrieved)
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a batch's commit failed; its messages will be read again",
+                    error=type(task.exception()).__name__)

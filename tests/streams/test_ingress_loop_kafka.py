@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -109,44 +109,49 @@ async def test_a_batch_is_committed_after_its_handler_returns_and_a_failed_one_i
         await _cancel(task)
 
 
-async def test_r2_1_a_batch_s_commit_lands_while_the_next_is_handled_and_a_stop_waits_for_it(
-        bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commit of one batch is on its way while the next is handled (never two at once, in
-    order); a stop asked for at the end of a batch returns only once that batch's commit has
-    landed, so a restarted worker does not replay it. Each commit goes to the broker half a
-    second late, as over a slow network, so that a stop that did not wait would be seen."""
+def _slow_commits(monkeypatch: pytest.MonkeyPatch, delay_s: float, events: list[str]) -> None:
+    """Each commit goes to the real broker ``delay_s`` late, as over a slow network, so that what
+    happens while it is on its way can be seen; never two on their way at once."""
     real_commit = AIOKafkaConsumer.commit
     in_flight: list[int] = []
 
     async def slow_commit(self: AIOKafkaConsumer, offsets: object = None) -> None:
         in_flight.append(1)
         assert len(in_flight) == 1, "two commits on their way at once"
+        events.append("commit sent")
         try:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(delay_s)
             await real_commit(self, offsets)
+            events.append("commit landed")
         finally:
             in_flight.pop()
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", slow_commit)
+
+
+async def test_r2_1_a_batch_s_commit_lands_while_the_next_is_handled_and_a_stop_waits_for_it(
+        bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit of one batch is on its way while the next is handled (never two at once, in
+    order); a stop asked for at the end of a batch returns only once that batch's commit has
+    landed, so a restarted worker does not replay it."""
+    events: list[str] = []
+    _slow_commits(monkeypatch, 2.0, events)
     topic, app = f"door-pipe-{unique}", f"doorpipe-{unique}"
     await _topic(bootstrap, topic)
     await _publish(bootstrap, topic, [b"a%d" % i for i in range(6)])
-    batches: list[int] = []
     stopping: list[asyncio.Future[None]] = []
     loop: IngressLoop
 
     async def handle(messages: Sequence[ConsumedMessage]) -> None:
-        batches.append(len(messages))
-        if sum(batches) >= 9 and not stopping:
+        events.append(f"handled {len(messages)}")
+        if len(messages) == 6:  # the next batch, there to be read while this one's commit is on its way
+            await _publish(bootstrap, topic, [b"b%d" % i for i in range(3)])
+        elif not stopping:
             stopping.append(asyncio.ensure_future(loop.stop()))
 
     loop = IngressLoop(bootstrap, app, f"inst-{unique}", [topic], handle, {})
     task = asyncio.create_task(loop.run())
     try:
-        await _until(lambda: sum(batches) == 6)
-        await _until(lambda: loop._commit.finished)
-        assert (await _committed(bootstrap, door_group(app)))[TopicPartition(topic, 0)] == 6
-        await _publish(bootstrap, topic, [b"b%d" % i for i in range(3)])
         await _until(lambda: bool(stopping))
         await asyncio.wait_for(stopping[0], 30)
         # No polling: the stop has returned, so the last batch's commit is in.
@@ -154,6 +159,44 @@ async def test_r2_1_a_batch_s_commit_lands_while_the_next_is_handled_and_a_stop_
         await asyncio.wait_for(task, 30)
     finally:
         await _cancel(task)
+    assert events == ["handled 6", "commit sent", "handled 3", "commit landed", "commit sent", "commit landed"]
+
+
+async def test_r2_1_a_rebalance_hands_partitions_over_once_the_last_batch_s_commit_has_landed(
+        bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second door joins while the first's last commit is on its way: the first hands its
+    partitions over only once that commit has landed, so the second starts after the messages
+    the first handled, and no message is handled twice."""
+    events: list[str] = []
+    _slow_commits(monkeypatch, 3.0, events)
+    topic, app = f"door-handover-{unique}", f"doorhand-{unique}"
+    await _topic(bootstrap, topic, partitions=2)
+    for partition in range(2):
+        await _publish(bootstrap, topic, [b"%d-%d" % (partition, i) for i in range(5)], partition=partition)
+    seen: list[bytes] = []
+    assignments: list[tuple[str, bool]] = []
+
+    async def handle(messages: Sequence[ConsumedMessage]) -> None:
+        seen.extend(m.value or b"" for m in messages)
+
+    def told(name: str) -> Callable[[bool], None]:
+        return lambda assigned: assignments.append((name, assigned))
+
+    first = asyncio.create_task(IngressLoop(bootstrap, app, f"inst-a-{unique}", [topic], handle, {},
+                                            told("first")).run())
+    second: asyncio.Task[None] | None = None
+    try:
+        await _until(lambda: len(seen) == 10 and "commit sent" in events)
+        second = asyncio.create_task(IngressLoop(bootstrap, app, f"inst-b-{unique}", [topic], handle, {},
+                                                 told("second")).run())
+        await _until(lambda: ("second", True) in assignments, timeout_s=60)
+        await asyncio.sleep(3.0)  # the second door's first fetches, a replay among them if any
+        assert events[:2] == ["commit sent", "commit landed"]
+        assert sorted(seen) == sorted(b"%d-%d" % (p, i) for p in range(2) for i in range(5)), "handled twice"
+    finally:
+        if second is not None:
+            await _cancel(second)
+        await _cancel(first)
 
 
 async def test_a_new_door_group_starts_at_the_app_groups_offsets_and_a_used_one_is_left_alone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -55,3 +56,35 @@ async def test_settled_cancelled_does_not_cancel_the_commit() -> None:
     gate.set()
     await pending.landed()
     assert log == ["first"]
+
+
+async def test_a_cancelled_wait_leaves_the_commit_on_its_way() -> None:
+    log: list[str] = []
+    gate = asyncio.Event()
+    pending = PendingCommit()
+    pending.send(_commit(log, "first", gate))
+    waiting = asyncio.ensure_future(pending.landed())
+    await asyncio.sleep(0)
+    waiting.cancel()  # the loop is cancelled while it waits
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not pending.finished  # still on its way, not cancelled with the wait
+    gate.set()
+    await pending.landed()
+    assert log == ["first"]
+
+
+async def test_an_abandoned_commit_is_not_waited_for_and_its_failure_is_only_logged() -> None:
+    """A loop that failed must exit now, not once a broker that may be gone answers."""
+    reported: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+    gate = asyncio.Event()
+    pending = PendingCommit()
+    pending.send(_commit([], "first", gate, fail=True))
+    pending.abandon()  # returns at once, though the commit has not landed
+    assert pending.finished
+    await pending.landed()  # nothing left to wait for
+    gate.set()
+    await asyncio.sleep(0.01)  # it fails by itself
+    gc.collect()
+    assert reported == []  # no "Task exception was never retrieved"
