@@ -33,7 +33,7 @@ class PendingCommit:
 
     @property
     def finished(self) -> bool:
-        """Nothing on its way, or what is has landed or failed (``landed`` returns at once)."""
+        """Nothing on its way, or it has landed or failed (``landed`` returns at once)."""
         return self._task is None or self._task.done()
 
     async def landed(self) -> None:
