@@ -207,13 +207,11 @@ class KeyTopic:
                     held.append((key_id, record.value))
                 changed[citizen] = held
         if changed:
-            self._shelf.write({citizen: encode_entries(held) for citizen, held in changed.items()})
-            self._changes += 1
+            self._write_shelf({citizen: encode_entries(held) for citizen, held in changed.items()})
             for citizen in changed:
                 self._opened.drop(citizen)
         if erased:
-            self._shelf.mark_erased(erased)
-            self._changes += 1
+            self._mark_erased(erased)
         if batch:
             self._arrived.set()
             self._arrived = asyncio.Event()
@@ -254,18 +252,26 @@ class KeyTopic:
             changes[citizen] = encode_entries([*held, (key.key_id, wrapped)])
             if not held:
                 opened[citizen] = packed
-        self._shelf.write(changes)
-        self._changes += 1
+        self._write_shelf(changes)
         for citizen in changes:
             if citizen in opened:
                 self._opened.put(citizen, opened[citizen])
             else:
                 self._opened.drop(citizen)
 
+    def _write_shelf(self, changes: Mapping[str, bytes]) -> None:
+        """Every change to the shelf goes through here or ``_mark_erased``, so ``_changes``
+        counts them all."""
+        self._shelf.write(changes)
+        self._changes += 1
+
+    def _mark_erased(self, citizens: Iterable[str]) -> None:
+        self._shelf.mark_erased(citizens)
+        self._changes += 1
+
     def _forget(self, citizen: str, key_id: bytes) -> None:
         held = [e for e in decode_entries(self._shelf.get(citizen)) if e[0] != key_id]
-        self._shelf.write({citizen: encode_entries(held)})
-        self._changes += 1
+        self._write_shelf({citizen: encode_entries(held)})
         self._opened.drop(citizen)
 
     def is_erased(self, citizen: str) -> bool:
@@ -431,6 +437,5 @@ class KeyStore(KeyTopic):
             await self.put(citizen, key_id, None)
             self._forget(citizen, key_id)
         await self._write(self._topic, f"{citizen}:{ERASED_ROW}".encode(), ERASED_ROW.encode())
-        self._shelf.mark_erased([citizen])
-        self._changes += 1
+        self._mark_erased([citizen])
         return len(keys)
