@@ -8,7 +8,7 @@ import json
 from schemas.records import Notification
 from sinks.crypto import open_sealed, sealed_key_id
 from sinks.notify_keys import notify_keys_topic, personal_aad, subscriber_kek, unwrap_for_subscriber
-from streams.keystore import KeyTopic
+from streams.key_topic import KeyTopic
 
 __all__ = ["SubscriberKeys"]
 

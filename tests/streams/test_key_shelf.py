@@ -12,7 +12,8 @@ import pytest
 
 from sinks.crypto import CryptoError, DataKey, MasterKey
 from streams.key_shelf import InMemoryWrappedKeys, OpenedKeys, RocksWrappedKeys, decode_entries, encode_entries
-from streams.keystore import KeyStore, KeysUnavailable, KeyTopic
+from streams.key_topic import KeysUnavailable, KeyTopic
+from streams.keystore import KeyStore
 
 MASTER = MasterKey(MasterKey.DEV_KEY)
 MIB = 1024 * 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from sinks.crypto import DataKey, MasterKey
-from streams.keystore import KeyTopic
+from streams.key_topic import KeyTopic
 
 MASTER = MasterKey(MasterKey.DEV_KEY)
 
