@@ -344,10 +344,11 @@ async def loop_or_exit(loop: Awaitable[None], name: str) -> None:
 async def _crash_only(step: Awaitable[None]) -> None:
     """Run one batch; if it cannot finish, leave at once rather than let it be acknowledged.
 
-    Faust acknowledges a taken batch when the loop moves on or the stream closes, whatever
-    happened to it. A batch whose effects were not all acknowledged by the broker, or that was
-    cancelled halfway by a shutdown, must be replayed instead: so the process exits without a
-    commit, and the restarted worker (static membership: within seconds) replays it."""
+    A batch whose effects were not all acknowledged by the broker, or that was cancelled
+    halfway by a shutdown, must be replayed, and the loop that ran it must not go on to later
+    messages of its partitions as if it had finished (a later batch's positions would cover
+    it): so the process exits without a commit, and the restarted worker (static membership:
+    within seconds) replays it."""
     try:
         await step
     except BaseException as exc:  # noqa: BLE001 - anything unfinished means replay

@@ -8,7 +8,7 @@ docs/performance.md). Instead:
 
     Faust assigns the table's partitions and recovers them
         -> ``assign(partitions)``: this loop reads the citizen-events and archive-receipts
-           partitions of the same numbers, from where its group ``<app>-citizen`` committed
+           partitions of the same numbers, from the positions kept with their rows (below)
     per poll: up to ``BATCH_MAX`` messages; each partition's part goes to the step (which sends
     its effects, waits for them, then writes the rows), the parts side by side; once every part
     is done, the offsets are committed, while the next batch is handled (at most one commit
@@ -52,7 +52,8 @@ log = get_logger("dfdg.worker")
 POLL_MS = 100
 # The group has no members, so Kafka expires a partition's committed offset
 # ``offsets.retention.minutes`` (7 days by default) after its last commit. An idle loop commits
-# its positions again this often, so a quiet partition (archive receipts) keeps its place.
+# its positions again this often, so a quiet partition (archive receipts) keeps its lag
+# reported; where to read on from is the positions row, which does not expire.
 RECOMMIT_IDLE_S = 3600.0
 
 

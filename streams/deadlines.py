@@ -14,7 +14,7 @@ the step rewrites after the move began has been indexed against the new horizon 
 and the scan leaves it alone.
 
 Firing does not change state here: the timer sends a ``DeadlineDue`` to the citizen's own
-partition, and the citizen agent handles it like any event. The processor remembers what has
+partition, and the citizen step handles it like any event. The processor remembers what has
 fired, so a deadline sent twice (a crash after sending, a rebalance) acts once.
 """
 
@@ -86,7 +86,7 @@ class DeadlineIndex:
         # Per citizen, the ids still pending: a tuple, as a citizen has a handful at most and a
         # small frozenset costs four times the memory (1M citizens: ~170 MB).
         self._live: dict[str, tuple[str, ...]] = {}
-        # Sent as DeadlineDue but not yet handled by the citizen agent: not to be pushed again
+        # Sent as DeadlineDue but not yet handled by the citizen step: not to be pushed again
         # when another event for the same citizen rewrites its row meanwhile.
         self._inflight: dict[str, set[str]] = {}
         # The partition of each citizen in ``_inflight`` (its entries have left the heap), so

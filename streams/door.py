@@ -5,7 +5,7 @@
                 nothing is sealed with a key the broker does not have yet
     3. pass on  each admitted event, sealed, to its citizen's partition; each refusal to the
                 dead-letter topic; then wait for every acknowledgement
-    4. commit   return; the framework commits the ingress offsets after a flush
+    4. commit   return; the door's loop commits the ingress offsets past the batch (streams.ingress_loop)
 
 A crash before the end of 3 replays the batch: the same events are sealed and passed on again
 and the citizen step drops the duplicates (handled event ids are remembered in the state).

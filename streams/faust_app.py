@@ -1,4 +1,5 @@
-"""The Faust application and the one piece of Faust internals the steps rely on.
+"""The Faust application, and the few Faust internals the steps rely on: the current event's
+context, the table's per-partition stores, and their persisted offsets.
 
 Static group membership: each worker joins with a stable ``group.instance.id`` (derived from
 its data directory, which only one worker can use at a time), so a restarted worker takes

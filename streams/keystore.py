@@ -31,11 +31,11 @@ Send = Callable[[str, bytes, bytes | None], Awaitable[object]]
 class KeyStore(KeyTopic):
     """The pipeline's own key topic: creates keys on first use and shreds them on deletion.
 
-    In the worker, key rows go out through the worker's own sender (``send``), into the outbox
-    of the step that needs them: ``ensure`` makes a batch's new keys in one round trip, and no
-    key is used before the broker has acknowledged its row, so nothing sealed with a key is
-    ever durable without it. If the worker dies in between, its input is processed again and
-    gets a key again. Tools without a worker write and wait."""
+    In the worker, key rows go out through the worker's own sender (``send``): ``ensure`` makes
+    a batch's new keys in one round trip of their own, and no key is used before the broker has
+    acknowledged its row, so nothing sealed with a key is ever durable without it. If the worker
+    dies in between, its input is processed again and gets a key again. Tools without a worker
+    write and wait."""
 
     def __init__(self, bootstrap: str, topic: str, master: MasterKey, send: Send | None = None,
                  shelf: WrappedKeys | None = None, opened: int = OPENED_CITIZENS) -> None:

@@ -6,8 +6,8 @@ it, is collected through a context variable, so nothing has to thread a collecto
 sinks. ``acknowledged()`` then sends them all, one record batch per partition in the order they
 were sent, waits until the broker has every one of them, and raises if any failed: only after
 that does the step write the state that records those effects (effects first, state last). The
-variable is per asyncio task, so the door and the citizen step, which run in their own agents,
-never wait on each other's records.
+variable is per asyncio task, so the door and the citizen step, which run in tasks of their
+own (each of the step's partitions in its own), never wait on each other's records.
 
 Outside an outbox (timers, tools) a send goes out and is waited for at once.
 """

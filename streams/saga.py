@@ -11,7 +11,7 @@ at any point resumes from the row as it was last written:
     pending    -> the package is delivered again under the same id (the archive inbox keeps one);
                   after a failed delivery, not before its backoff is over (processors.archive_retry),
                   when the watch's timer sends an ArchiveRetry
-    delivered  -> waits for the receipt; the receipt is replayed if it was not yet committed, and
+    delivered  -> waits for the receipt; the receipt is replayed if its batch's rows were not written, and
                   it is trusted only if it names the delivered package's checksum (R7.2); a refused
                   one is dead-lettered (E308), and a receipt that came before the saga (E309) is
                   replayed from its dead letter; failing that, ``dfdg archive retry`` delivers anew
