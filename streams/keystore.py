@@ -15,12 +15,12 @@ from aiokafka import AIOKafkaProducer
 from sinks.crypto import DataKey, MasterKey
 from streams.kafka_auth import client_config
 from streams.key_shelf import WrappedKeys
-from streams.key_topic import ERASED_ROW, KEY_WAIT_S, OPENED_CITIZENS, KeysUnavailable, KeyTopic, UnknownKey
+from streams.key_topic import ERASED_ROW, OPENED_CITIZENS, KeysUnavailable, KeyTopic, UnknownKey
 from streams.logs import get_logger
 from streams.outbox import Outbox
 
-# The topic's names are re-exported: callers of the store catch what its reads raise.
-__all__ = ["ERASED_ROW", "KEY_WAIT_S", "OPENED_CITIZENS", "KeyStore", "KeyTopic", "KeysUnavailable", "UnknownKey"]
+# What the store's callers catch, and the erased row's name, are re-exported from the topic.
+__all__ = ["ERASED_ROW", "KeyStore", "KeysUnavailable", "UnknownKey"]
 
 log = get_logger("dfdg.keys")
 
