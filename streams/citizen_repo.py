@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from processors.deceased import ArchiveSaga
 from processors.model import CitizenState, Deadline
@@ -83,6 +83,15 @@ class Rows(Protocol):
     def items(self) -> Iterable[tuple[bytes, bytes]]: ...
 
     def keys(self) -> Iterable[bytes]: ...
+
+
+@runtime_checkable
+class PartitionedRows(Rows, Protocol):
+    """Rows that can be read one partition at a time (the worker's RocksDB store): a rebuild of
+    some partitions then reads only theirs. Any other ``Rows`` is read whole and sorted by the
+    partition each row names."""
+
+    def items_in(self, partitions: Collection[int]) -> Iterable[tuple[bytes, bytes]]: ...
 
 
 class Changelog(Protocol):
@@ -192,8 +201,8 @@ class CitizenRepository:
         """For a deadline index rebuild: each row of ``partitions`` as ``citizen_rows.window_of``
         reads it (the whole header only where a saga or the erasure marker is), with its key;
         a broken row is logged."""
-        rows_in = getattr(self._table, "items_in", None)
-        for key, row in rows_in(partitions) if rows_in is not None else self._table.items():
+        table = self._table
+        for key, row in table.items_in(partitions) if isinstance(table, PartitionedRows) else table.items():
             if key[:1] == b"\x00":
                 continue  # not a citizen (POSITIONS_KEY)
             try:

@@ -206,3 +206,29 @@ def test_r3_1_replace_pending_keeps_the_index_as_replace_citizen_does() -> None:
             fired_quick += [f"{e.citizen_key}/{e.deadline_id}" for e in quick.pop_due(now, {1})]
     assert fired_quick == fired_full and fired_full
     assert len(quick) == len(full)
+
+
+class _PartitionedTable(dict[bytes, bytes]):
+    """Rows that can be read a partition at a time, as the worker's RocksDB store: a whole read
+    (``items``) would be the slow path a rebuild of some partitions must not take."""
+
+    def __init__(self, by_partition: dict[int, dict[bytes, bytes]]) -> None:
+        super().__init__({k: v for rows in by_partition.values() for k, v in rows.items()})
+        self.by_partition = by_partition
+        self.asked: list[list[int]] = []
+
+    def items_in(self, partitions: list[int]) -> list[tuple[bytes, bytes]]:
+        self.asked.append(sorted(partitions))
+        return [kv for p in sorted(partitions) for kv in self.by_partition.get(p, {}).items()]
+
+    def items(self):  # type: ignore[override]
+        raise AssertionError("a store that reads one partition alone is not read whole")
+
+
+def test_r3_1_a_rebuild_reads_only_the_partitions_it_rebuilds_from_a_store_that_can() -> None:
+    table = _PartitionedTable({0: {b"a": _row(0, [Deadline("R3.1", date(2026, 2, 1), "case-1")])},
+                               1: {b"b": _row(1, [Deadline("R5.1", date(2026, 2, 2), "case-2")])}})
+    repo = CitizenRepository(table, sealer=None)  # type: ignore[arg-type] - headers never open a state
+    rows = list(repo.window_rows("2026-12-31", {1}))
+    assert [(key, partition) for key, partition, *_ in rows] == [(b"b", 1)]
+    assert table.asked == [[1]]
