@@ -169,11 +169,15 @@ async def _run(ctx: Context) -> list[Figure]:
     from streams.topics import ensure_topics, pipeline_topics
 
     n_rate = ctx.size("pipeline_rate_events", 20_000, 2_000)
+    # Half the target's rate too: what the latency is where the machine is not at its capacity.
+    n_low = ctx.size("pipeline_low_rate_events", 10_000, 1_000)
+    low_rate = float(ctx.size("pipeline_low_rate_per_s", 1_000, 1_000))
     n_sat = ctx.size("pipeline_saturation_events", 40_000, 4_000)
     rate = float(ctx.size("pipeline_rate_per_s", 2_000, 2_000))
     parts, bs, run_id = ctx.partitions, ctx.bootstrap, ctx.run_id
     warm = _encode(case_created_batch(300, f"warm-{run_id}"))
     fixed = _encode(case_created_batch(n_rate, f"rate-{run_id}"))
+    low = _encode(case_created_batch(n_low, f"low-{run_id}"))
     sat = _encode(case_created_batch(n_sat, f"sat-{run_id}"))
     prefix = f"bench-{run_id}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -240,6 +244,7 @@ async def _run(ctx: Context) -> list[Figure]:
                 if w.count < len(warm):
                     raise RuntimeError(f"{v.name}: only {w.count}/{len(warm)} warm-up messages came out")
                 results[v.name] = {
+                    "low": await _phase(bs, parts, v, "low", low, low_rate, 60 + 3 * n_low / low_rate),
                     "rate": await _phase(bs, parts, v, "rate", fixed, rate, 60 + 3 * n_rate / rate),
                     "sat": await _phase(bs, parts, v, "sat", sat, None, 120 + n_sat / 200),
                 }
@@ -252,14 +257,16 @@ async def _run(ctx: Context) -> list[Figure]:
             stopper(name)()
         await _delete(bs, [f"{prefix}-"])
         shutil.rmtree(ctx.workdir / "quix-state", ignore_errors=True)
-    return _figures(results, rate)
+    return _figures(results, rate, low_rate)
 
 
-def _figures(results: dict[str, dict[str, Phase]], rate: float) -> list[Figure]:
+def _figures(results: dict[str, dict[str, Phase]], rate: float, low_rate: float) -> list[Figure]:
     figs: list[Figure] = []
     for name, phases in results.items():
-        r, s = phases["rate"], phases["sat"]
+        low, r, s = phases["low"], phases["rate"], phases["sat"]
         figs += [
+            Figure("pipeline", f"{name} @{low_rate:.0f}/s latency p99", low.p99_ms, "ms",
+                   note=f"p50 {low.p50_ms:.0f} ms, max {low.max_ms:.0f} ms, {low.throughput:,.0f} ev/s out"),
             Figure("pipeline", f"{name} @{rate:.0f}/s throughput", r.throughput, "ev/s", note=f"{r.count} out"),
             Figure("pipeline", f"{name} @{rate:.0f}/s latency p50", r.p50_ms, "ms"),
             Figure("pipeline", f"{name} @{rate:.0f}/s latency p99", r.p99_ms, "ms",
