@@ -165,7 +165,6 @@ def run(ctx: Context) -> list[Figure]:
 
 async def _run(ctx: Context) -> list[Figure]:
     from processors.routing import topic_for_subscriber
-    from schemas.topics import CITIZEN_EVENTS
     from streams.topics import ensure_topics, pipeline_topics
 
     n_rate = ctx.size("pipeline_rate_events", 20_000, 2_000)
@@ -208,12 +207,12 @@ async def _run(ctx: Context) -> list[Figure]:
 
     async def start_worker() -> None:
         await ensure_topics(bs, pipeline_topics(parts))
-        await _skip_backlog(bs, prefix, ["dfdg.case-created", CITIZEN_EVENTS], parts)
+        await _skip_backlog(bs, prefix, ["dfdg.case-created"], parts)
         worker.start()
         await asyncio.to_thread(worker.wait_for, "deadline index rebuilt", 180)
 
     async def start_split() -> None:
-        await _skip_backlog(bs, split_app, ["dfdg.case-created", CITIZEN_EVENTS], parts)
+        await _skip_backlog(bs, split_app, ["dfdg.case-created"], parts)
         for child_worker, ready in split:
             child_worker.start()
             await asyncio.to_thread(child_worker.wait_for, ready, 180)

@@ -139,7 +139,6 @@ def _variants(data: dict[str, object], parts: int, days: int) -> list[list[tuple
 
 def run(ctx: Context) -> list[Figure]:
     from benchmarks.pipeline_bench import _skip_backlog
-    from schemas.topics import CITIZEN_EVENTS
     from streams.topics import ensure_topics, pipeline_topics
 
     # Nine pending deadlines each: 1,111,112 citizens hold 10,000,008 (issue 15's two RSS targets,
@@ -147,7 +146,7 @@ def run(ctx: Context) -> list[Figure]:
     citizens = ctx.size("recovery_citizens", 1_111_112, 20_000)
     app_id = f"bench-{ctx.run_id}-recovery"
     asyncio.run(ensure_topics(ctx.bootstrap, pipeline_topics(ctx.partitions)))
-    asyncio.run(_skip_backlog(ctx.bootstrap, app_id, ["dfdg.case-created", CITIZEN_EVENTS], ctx.partitions))
+    asyncio.run(_skip_backlog(ctx.bootstrap, app_id, ["dfdg.case-created"], ctx.partitions))
     write_s = asyncio.run(_write(ctx, app_id, citizens, whole=True))
     # With a standby: the worker joining below keeps a standby copy of what this one holds.
     worker = WorkerChild(ctx.bootstrap, app_id, ctx.workdir / "recovery-worker", ctx.partitions, STANDBY).start()
