@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only codec,deadlines,drain,pipeline,recovery,burst]``.
+"""``python -m benchmarks [--quick] [--only codec,deadlines,drain,pipeline,recovery,burst,latency]``.
 
 Uses the broker at KAFKA_BOOTSTRAP_SERVERS, or the local broker (DFDG_HOME,
 DFDG_BROKER_PORT), started if it is not running (and stopped again afterwards if this run
@@ -28,7 +28,11 @@ from benchmarks.common import REPO, Context, Figure, delete_run_topics
 
 BENCHES = {"codec": "benchmarks.codec_bench", "deadlines": "benchmarks.deadlines_bench",
            "drain": "benchmarks.drain_bench", "pipeline": "benchmarks.pipeline_bench",
-           "recovery": "benchmarks.recovery_bench", "burst": "benchmarks.burst_bench"}
+           "recovery": "benchmarks.recovery_bench", "burst": "benchmarks.burst_bench",
+           "latency": "benchmarks.latency_bench"}
+# What a run without --only measures: all but the latency trace, which explains a figure of the
+# pipeline benchmark rather than adding one of its own.
+DEFAULT = [name for name in BENCHES if name != "latency"]
 RESULTS = Path(__file__).resolve().parent / "results"
 # New citizens (then as many due deadlines) in each machine speed probe: a few seconds.
 SPEED_EVENTS = 2000
@@ -59,7 +63,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (figures are noisy)")
-    parser.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    parser.add_argument("--only", default=",".join(DEFAULT),
+                        help=f"comma-separated subset of {','.join(BENCHES)} (default: all but latency)")
     parser.add_argument("--partitions", type=int, default=int(os.environ.get("DFDG_PARTITIONS", "4")))
     parser.add_argument("--size", action="append", default=[], metavar="NAME=N",
                         help="override one size (names are listed in the JSON output)")
@@ -68,7 +73,7 @@ def main() -> int:
     unknown = [b for b in chosen if b not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
-    needs_kafka = any(b in ("drain", "pipeline", "recovery", "burst") for b in chosen)
+    needs_kafka = any(b in ("drain", "pipeline", "recovery", "burst", "latency") for b in chosen)
     bootstrap, started_broker = _broker() if needs_kafka else ("", None)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workdir = Path(tempfile.mkdtemp(prefix="dfdg-bench-"))
