@@ -10,9 +10,10 @@
   two figures from the same run on the same machine.
 
 The worker and the baseline are drained in alternating pairs (``drain_pairs``, 3 in a full
-run): on a shared 2-core machine one pair's ratio moves by a fifth between runs of the same
-code, so the ratio printed is the median of the pairs', with each pair's beside it. The worker's
-rate beside raw and Quix is its median too.
+run), after the others: on a shared 2-core machine one pair's ratio moves by a fifth between
+runs of the same code, so the ratio printed is the median pair's, with each pair's beside it
+(of an even number of pairs, the lower middle one). The worker's and the baseline's own figures
+(rate, CPU and records per event, the ratios to raw and Quix) are that pair's.
 
 The backlog (one new citizen each, one jobcentre notification each) is published before the
 consumer starts; drain rate = outputs / (last output's LogAppendTime - first output's). For the
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -51,7 +51,8 @@ class Drain:
 
 @dataclass
 class Pair:
-    """One drain of the worker and, right after it, one of the baseline."""
+    """One drain of the worker and, right after it, one of the baseline (the pairs follow one
+    another, with nothing drained between their halves)."""
 
     worker: Drain
     baseline: Drain
@@ -221,28 +222,32 @@ async def _run(ctx: Context) -> list[Figure]:
                                                            f"{prefix}-quix-out", f"{prefix}-quix",
                                                            str(ctx.workdir / "quix-drain")],
                                              f"{prefix}-quix-in", f"{prefix}-quix-out", n, keyed_by_citizen=True)
-        results["worker"] = await _drain_worker(ctx, "worker", REPO, n)
         results["split"] = await _drain_worker(ctx, "split", REPO, n, split=True)
-        if baseline is not None:
-            results["baseline"] = await _drain_worker(ctx, "baseline", baseline, n)
-            pairs.append(Pair(results["worker"], results["baseline"]))
-            for i in range(1, pairs_wanted):
-                pairs.append(Pair(await _drain_worker(ctx, f"worker{i}", REPO, n),
-                                  await _drain_worker(ctx, f"baseline{i}", baseline, n)))
+        for i in range(pairs_wanted if baseline is not None else 1):
+            worker = await _drain_worker(ctx, f"worker{i}", REPO, n)
+            if baseline is None:
+                results["worker"] = worker
+            else:
+                pairs.append(Pair(worker, await _drain_worker(ctx, f"baseline{i}", baseline, n)))
     finally:
         if baseline is not None:
             _remove_checkout(baseline)
         await _delete(bs, [prefix])
     if pairs:
-        results["worker"] = _median_drain([p.worker for p in pairs])
-        results["baseline"] = _median_drain([p.baseline for p in pairs])
+        # The worker's and the baseline's own figures (rate, CPU, records) are the median pair's,
+        # so that any two of them printed side by side come from one pair.
+        middle = _median_pair(pairs)
+        results["worker"], results["baseline"] = middle.worker, middle.baseline
     return _figures(results, n) + _pair_figures(pairs)
 
 
-def _median_drain(drains: list[Drain]) -> Drain:
-    """The drain of median rate (of an even number, the slower middle one): a drain that
-    happened, with its own CPU and records, rather than a mix of several."""
-    return sorted(drains, key=lambda d: d.rate)[(len(drains) - 1) // 2]
+def _median_pair(pairs: list[Pair]) -> Pair:
+    """The pair of median worker / baseline ratio (of an even number, the lower middle one)."""
+    return sorted(pairs, key=lambda p: p.rate_ratio)[(len(pairs) - 1) // 2]
+
+
+def _lower_median(values: list[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 def _pair_figures(pairs: list[Pair]) -> list[Figure]:
@@ -252,10 +257,10 @@ def _pair_figures(pairs: list[Pair]) -> list[Figure]:
     cpus = [p.cpu_ratio for p in pairs]
     each = ", ".join(f"{r:.2f}" for r in rates)
     at_floor = sum(r >= 5 for r in rates)
-    return [Figure("drain", "ratio worker/baseline", statistics.median(rates), "x", ">= 5",
-                   note=f"median of {len(pairs)} alternating pairs: {each}; {at_floor} at or above 5"),
-            Figure("drain", "ratio CPU per event baseline/worker", statistics.median(cpus), "x",
-                   note=f"median of {len(pairs)} pairs: " + ", ".join(f"{c:.2f}" for c in cpus))]
+    return [Figure("drain", "ratio worker/baseline", _median_pair(pairs).rate_ratio, "x", ">= 5",
+                   note=f"the median of {len(pairs)} alternating pairs: {each}; {at_floor} at or above 5"),
+            Figure("drain", "ratio CPU per event baseline/worker", _lower_median(cpus), "x",
+                   note=f"the median of {len(pairs)} pairs: " + ", ".join(f"{c:.2f}" for c in cpus))]
 
 
 def _figures(results: dict[str, Drain], n: int) -> list[Figure]:

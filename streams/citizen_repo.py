@@ -88,8 +88,8 @@ class Rows(Protocol):
 @runtime_checkable
 class PartitionedRows(Rows, Protocol):
     """Rows that can be read one partition at a time (the worker's RocksDB store): a rebuild of
-    some partitions then reads only theirs. Any other ``Rows`` is read whole and sorted by the
-    partition each row names."""
+    some partitions then reads only theirs. Any other ``Rows`` is read whole, and its rows are
+    kept by the partition each row names."""
 
     def items_in(self, partitions: Collection[int]) -> Iterable[tuple[bytes, bytes]]: ...
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from processors.clock import passed_at
 from processors.model import Deadline
-from streams.citizen_repo import CitizenRepository
+from streams.citizen_repo import CitizenRepository, PartitionedRows
 from streams.citizen_rows import RowHeader, decode_header, encode_row
 from streams.clock import ManualClock
 from streams.deadline_timer import DeadlineTimer
@@ -217,11 +218,11 @@ class _PartitionedTable(dict[bytes, bytes]):
         self.by_partition = by_partition
         self.asked: list[list[int]] = []
 
-    def items_in(self, partitions: list[int]) -> list[tuple[bytes, bytes]]:
+    def items_in(self, partitions: Collection[int]) -> list[tuple[bytes, bytes]]:
         self.asked.append(sorted(partitions))
         return [kv for p in sorted(partitions) for kv in self.by_partition.get(p, {}).items()]
 
-    def items(self):  # type: ignore[override]
+    def items(self) -> Iterator[tuple[bytes, bytes]]:  # type: ignore[override]
         raise AssertionError("a store that reads one partition alone is not read whole")
 
 
@@ -232,3 +233,10 @@ def test_r3_1_a_rebuild_reads_only_the_partitions_it_rebuilds_from_a_store_that_
     rows = list(repo.window_rows("2026-12-31", {1}))
     assert [(key, partition) for key, partition, *_ in rows] == [(b"b", 1)]
     assert table.asked == [[1]]
+
+
+def test_r3_1_the_workers_store_is_read_a_partition_at_a_time() -> None:
+    # Renaming a method of TableRows would silently make every rebuild read every row.
+    from streams.faust_app import TableRows
+
+    assert issubclass(TableRows, PartitionedRows)
