@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import subprocess
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-__all__ = ["Context", "Figure", "WorkerChild", "case_created_batch", "delete_run_topics", "rss_mib", "synthetic_cpr"]
+__all__ = ["Context", "Figure", "WorkerChild", "WorkerProcesses", "case_created_batch", "delete_run_topics", "rss_mib",
+           "synthetic_cpr"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -165,3 +167,35 @@ class WorkerChild:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(30)
+
+
+# What each of the worker's processes logs once it is working. One process runs both steps
+# (DFDG_ROLE left unset: the drain's baseline worker predates it); the split starts the steps,
+# then the door (streams.door_process).
+ONE_PROCESS: tuple[tuple[str | None, str], ...] = ((None, "deadline index rebuilt"),)
+TWO_PROCESSES: tuple[tuple[str | None, str], ...] = (("steps", "deadline index rebuilt"),
+                                                      ("door", "door partitions assigned"))
+
+
+class WorkerProcesses:
+    """The worker as one process, or as the door and the steps in two (``split``), started in
+    order, each once it says it is working, and stopped together."""
+
+    def __init__(self, bootstrap: str, app_id: str, workdir: Path, partitions: int, split: bool,
+                 repo: Path = REPO) -> None:
+        self.children = [
+            (WorkerChild(bootstrap, app_id, workdir / f"{app_id}-{role or 'all'}", partitions,
+                         None if role is None else {"DFDG_ROLE": role}, repo=repo), ready)
+            for role, ready in (TWO_PROCESSES if split else ONE_PROCESS)]
+
+    async def start(self, timeout_s: float = 180) -> None:
+        for child, ready in self.children:
+            child.start()
+            await asyncio.to_thread(child.wait_for, ready, timeout_s)
+
+    def pids(self) -> list[int]:
+        return [child.proc.pid for child, _ in self.children if child.proc is not None]
+
+    def stop(self) -> None:
+        for child, _ in self.children:
+            child.stop()

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import REPO, Context, Figure, WorkerChild, case_created_batch, cpu_seconds
+from benchmarks.common import REPO, Context, Figure, WorkerProcesses, case_created_batch, cpu_seconds
 from benchmarks.pipeline_bench import LOG_APPEND, _delete, _encode, _ensure, _skip_backlog
 
 __all__ = ["run"]
@@ -164,21 +164,15 @@ async def _drain_worker(ctx: Context, name: str, repo: Path, n: int, split: bool
     messages = _encode(case_created_batch(n, f"drain-{name}-{ctx.run_id}"))
     await _publish(ctx.bootstrap, "dfdg.case-created", messages)
     before = await _ends(ctx.bootstrap, app_id)
-    roles = (("steps", "deadline index rebuilt"), ("door", "door partitions assigned")) if split \
-        else (("all", "deadline index rebuilt"),)
-    workers = [WorkerChild(ctx.bootstrap, app_id, ctx.workdir / f"{app_id}-{role}", ctx.partitions,
-                           {"DFDG_ROLE": role} if split else None, repo=repo) for role, _ in roles]
+    workers = WorkerProcesses(ctx.bootstrap, app_id, ctx.workdir, ctx.partitions, split, repo=repo)
     try:
-        for worker, (_, ready) in zip(workers, roles, strict=True):
-            worker.start()
-            await asyncio.to_thread(worker.wait_for, ready, 180)
-        cpu_ready = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc is not None)
+        await workers.start()
+        cpu_ready = sum(map(cpu_seconds, workers.pids()))
         times = await _collect(ctx.bootstrap, sink, ctx.partitions, before, {m[1] for m in messages}, 120 + n / 50)
         await asyncio.sleep(2.0)  # the last batch's state rows and commits
-        cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc is not None) - cpu_ready
+        cpu = sum(map(cpu_seconds, workers.pids())) - cpu_ready
     finally:
-        for worker in workers:
-            worker.stop()
+        workers.stop()
     after = await _ends(ctx.bootstrap, app_id)
     delta = {tp: after[tp] - before.get(tp, 0) for tp in after if after[tp] > before.get(tp, 0)}
     written = sum(d for (topic, _), d in delta.items() if topic != "dfdg.case-created")

@@ -21,7 +21,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from benchmarks.common import Context, Figure, WorkerChild, case_created_batch
+from benchmarks.common import Context, Figure, WorkerProcesses, case_created_batch
 from benchmarks.pipeline_bench import LOG_APPEND, Message, _encode, _ensure, _pct, _skip_backlog
 
 __all__ = ["run"]
@@ -55,16 +55,12 @@ async def _run(ctx: Context) -> list[Figure]:
     await ensure_topics(ctx.bootstrap, pipeline_topics(ctx.partitions))
     await _ensure(ctx.bootstrap, [sink], ctx.partitions, LOG_APPEND)
     figures: list[Figure] = []
-    for variant, roles in (("worker", (("all", "deadline index rebuilt"),)),
-                           ("split", (("steps", "deadline index rebuilt"), ("door", "door partitions assigned")))):
+    for variant, split in (("worker", False), ("split", True)):
         app_id = f"bench-{ctx.run_id}-latency-{variant}"
         await _skip_backlog(ctx.bootstrap, app_id, ["dfdg.case-created"], ctx.partitions)
-        workers = [(WorkerChild(ctx.bootstrap, app_id, ctx.workdir / f"{app_id}-{role}", ctx.partitions,
-                                {"DFDG_ROLE": role}), ready) for role, ready in roles]
+        workers = WorkerProcesses(ctx.bootstrap, app_id, ctx.workdir, ctx.partitions, split)
         try:
-            for worker, ready in workers:
-                worker.start()
-                await asyncio.to_thread(worker.wait_for, ready, 180)
+            await workers.start()
             # A warm-up at the same rate: a broker started for this run, or a worker just started,
             # is several times slower for its first seconds, and that is not what this measures.
             warmed = await _trace(ctx, app_id, sink, _encode(case_created_batch(warm, f"warm-{app_id}")), rate)
@@ -72,8 +68,7 @@ async def _run(ctx: Context) -> list[Figure]:
                 raise RuntimeError(f"{variant}: only {len(warmed.out)}/{warm} warm-up messages came out")
             trace = await _trace(ctx, app_id, sink, _encode(case_created_batch(n, f"trace-{app_id}")), rate)
         finally:
-            for worker, _ in workers:
-                worker.stop()
+            workers.stop()
         figures += _figures(variant, rate, n, trace)
     return figures
 

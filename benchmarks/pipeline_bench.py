@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from benchmarks.common import REPO, Context, Figure, WorkerChild, case_created_batch
+from benchmarks.common import REPO, Context, Figure, WorkerProcesses, case_created_batch
 
 __all__ = ["run"]
 
@@ -199,27 +199,18 @@ async def _run(ctx: Context) -> list[Figure]:
                     proc.wait(30)
         return stop
 
-    worker = WorkerChild(bs, prefix, ctx.workdir / "worker", parts)
-    # The same worker as two processes (DFDG_ROLE): the steps first, then the door.
+    worker = WorkerProcesses(bs, prefix, ctx.workdir, parts, split=False)
     split_app = f"{prefix}-split"
-    split = [(WorkerChild(bs, split_app, ctx.workdir / f"split-{role}", parts, {"DFDG_ROLE": role}), ready)
-             for role, ready in (("steps", "deadline index rebuilt"), ("door", "door partitions assigned"))]
+    split = WorkerProcesses(bs, split_app, ctx.workdir, parts, split=True)
 
     async def start_worker() -> None:
         await ensure_topics(bs, pipeline_topics(parts))
         await _skip_backlog(bs, prefix, ["dfdg.case-created"], parts)
-        worker.start()
-        await asyncio.to_thread(worker.wait_for, "deadline index rebuilt", 180)
+        await worker.start()
 
     async def start_split() -> None:
         await _skip_backlog(bs, split_app, ["dfdg.case-created"], parts)
-        for child_worker, ready in split:
-            child_worker.start()
-            await asyncio.to_thread(child_worker.wait_for, ready, 180)
-
-    def stop_split() -> None:
-        for child_worker, _ in split:
-            child_worker.stop()
+        await split.start()
 
     notify = topic_for_subscriber("jobcenter:851")
     variants = [
@@ -230,7 +221,7 @@ async def _run(ctx: Context) -> list[Figure]:
                 child("quix", "benchmarks.quix_app", bs, f"{prefix}-quix-in", f"{prefix}-quix-out", f"{prefix}-quix",
                       str(ctx.workdir / "quix-state")), stopper("quix")),
         Variant("pipeline", "dfdg.case-created", notify, start_worker, worker.stop),
-        Variant("split", "dfdg.case-created", notify, start_split, stop_split),
+        Variant("split", "dfdg.case-created", notify, start_split, split.stop),
     ]
     await _ensure(bs, [f"{prefix}-raw-in", f"{prefix}-quix-in"], parts, {})
     await _ensure(bs, [f"{prefix}-raw-out", f"{prefix}-quix-out", notify], parts, LOG_APPEND)
@@ -251,7 +242,7 @@ async def _run(ctx: Context) -> list[Figure]:
                 v.stop()
     finally:
         worker.stop()
-        stop_split()
+        split.stop()
         for name in procs:
             stopper(name)()
         await _delete(bs, [f"{prefix}-"])
