@@ -73,7 +73,7 @@ async def _run(ctx: Context) -> list[Figure]:
     return figures
 
 
-async def _trace(ctx: Context, app_id: str, sink: str, messages: list[Message], rate: float | None) -> Trace:
+async def _trace(ctx: Context, app_id: str, sink: str, messages: list[Message], rate: float) -> Trace:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from schemas.topics import citizen_events_topic
@@ -104,7 +104,7 @@ async def _trace(ctx: Context, app_id: str, sink: str, messages: list[Message], 
         collector = asyncio.create_task(collect())
         started = time.monotonic()
         for i, (key, citizen, value, headers) in enumerate(messages):
-            if rate is not None and (wait := started + i / rate - time.monotonic()) > 0.002:
+            if (wait := started + i / rate - time.monotonic()) > 0.002:
                 await asyncio.sleep(wait)
             stamp = int(time.time() * 1000)
             trace.sent[citizen] = stamp
@@ -123,11 +123,11 @@ async def _trace(ctx: Context, app_id: str, sink: str, messages: list[Message], 
 
 def _figures(variant: str, rate: float, n: int, trace: Trace) -> list[Figure]:
     done = [k for k in trace.out if k in trace.hop]
+    if not done:
+        return [Figure("latency", f"{variant} @{rate:.0f}/s latency p99", float("nan"), "ms", note=f"0/{n} traced")]
     total = sorted(float(trace.out[k] - trace.sent[k]) for k in done)
     door = sorted(float(trace.hop[k] - trace.sent[k]) for k in done)
     rest = sorted(float(trace.out[k] - trace.hop[k]) for k in done)
-    if not done:
-        return [Figure("latency", f"{variant} @{rate:.0f}/s latency p99", float("nan"), "ms", note=f"0/{n} traced")]
     first = min(trace.sent[k] for k in done)
     windows: dict[int, float] = {}
     for k in done:
