@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.common import Context, Figure, WorkerProcesses, case_created_batch
-from benchmarks.pipeline_bench import LOG_APPEND, Message, _encode, _ensure, _pct, _skip_backlog
+from benchmarks.pipeline_bench import LOG_APPEND, Message, _encode, _ensure, _pct, _skip_backlog, publish
 
 __all__ = ["run"]
 
@@ -33,7 +33,8 @@ WINDOW_MS = 500
 
 @dataclass
 class Trace:
-    """Per citizen key: published (CreateTime), on the hop, on the subscriber's topic (ms)."""
+    """Published (CreateTime, under the event's key and its citizen's), and per citizen key on
+    the hop and on the subscriber's topic (ms)."""
 
     sent: dict[bytes, int]
     hop: dict[bytes, int]
@@ -102,14 +103,7 @@ async def _trace(ctx: Context, app_id: str, sink: str, messages: list[Message], 
             consumer.seek(tp, offset)
         await producer.start()
         collector = asyncio.create_task(collect())
-        started = time.monotonic()
-        for i, (key, citizen, value, headers) in enumerate(messages):
-            if (wait := started + i / rate - time.monotonic()) > 0.002:
-                await asyncio.sleep(wait)
-            stamp = int(time.time() * 1000)
-            trace.sent[citizen] = stamp
-            await producer.send("dfdg.case-created", value, key=key, headers=headers, timestamp_ms=stamp)
-        await producer.flush()
+        await publish(producer, "dfdg.case-created", messages, rate, trace.sent)
         await collector
     finally:
         if collector is not None and not collector.done():
