@@ -63,7 +63,7 @@ class Pair:
 
     @property
     def cpu_ratio(self) -> float:
-        """How many times the baseline's CPU per event the worker's is below it."""
+        """The baseline's CPU per event over the worker's: how many times less the worker spends."""
         return self.baseline.cpu_us / self.worker.cpu_us
 
 
